@@ -1,0 +1,191 @@
+//! S3-FIFO (Yang et al., SOSP'23, "FIFO queues are all you need for cache eviction").
+//!
+//! New entries enter a small FIFO holding about 10% of the capacity bytes. Most objects are
+//! requested once ("one-hit wonders"); the small queue lets them leave quickly without ever
+//! disturbing the main FIFO that holds the other 90%. An entry reaching the small tail moves to
+//! main if it was accessed more than once while in small, else it is evicted and its key hash goes
+//! to the ghost queue, so a key that comes back soon after is admitted straight to main. Main is a
+//! 2-bit CLOCK: its tail is reinserted at the head with the counter decremented while the counter
+//! is non-zero, and evicted once it reaches zero.
+//!
+//! A hit only bumps the counter; nodes move only during eviction. That keeps hits cheap and is
+//! what makes the policy resistant to scans: a one-pass scan churns the small queue and the ghost
+//! but cannot push frequently used entries out of main.
+
+use super::arena::{NIL, Node, Pool};
+use super::ghost::Ghost;
+use super::list::List;
+use super::policy::Victim;
+
+/// Share of the capacity, in percent, that the small queue aims for. The paper found 10% to
+/// generalise across its traces.
+pub(super) const SMALL_QUEUE_PCT: u64 = 10;
+
+/// Accesses in the small queue needed to be promoted to main. The paper's Algorithm 1 promotes on
+/// `freq > 1` (libCacheSim's `move-to-main-threshold=2`): an entry hit only once in small is
+/// usually a short burst, and the ghost still gives it a direct path to main if it comes back.
+pub(super) const PROMOTE_FREQ: u8 = 2;
+
+/// The counter is two bits wide: enough to tell "hot" from "was touched", cheap to age.
+const MAX_FREQ: u8 = 3;
+
+#[derive(Clone, Debug)]
+pub(super) struct S3Fifo {
+    small: List,
+    main: List,
+    small_bytes: u64,
+    main_bytes: u64,
+    small_target: u64,
+    ghost: Ghost,
+}
+
+fn small_target(capacity_bytes: u64) -> u64 {
+    let share = u128::from(capacity_bytes) * u128::from(SMALL_QUEUE_PCT) / 100;
+    u64::try_from(share).unwrap_or(capacity_bytes)
+}
+
+impl S3Fifo {
+    pub fn new(capacity_bytes: u64) -> S3Fifo {
+        S3Fifo {
+            small: List::new(),
+            main: List::new(),
+            small_bytes: 0,
+            main_bytes: 0,
+            small_target: small_target(capacity_bytes),
+            ghost: Ghost::new(),
+        }
+    }
+
+    pub fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.small_target = small_target(capacity_bytes);
+    }
+
+    fn push_main(&mut self, nodes: &mut Pool<Node>, index: u32) {
+        let node = nodes.get_mut(index);
+        node.in_main = true;
+        self.main_bytes += node.weight;
+        self.main.push_front(nodes, index);
+    }
+
+    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32, key_hash: u64) {
+        nodes.get_mut(index).freq = 0;
+        if self.ghost.take(key_hash) {
+            self.push_main(nodes, index);
+        } else {
+            let node = nodes.get_mut(index);
+            node.in_main = false;
+            self.small_bytes += node.weight;
+            self.small.push_front(nodes, index);
+        }
+    }
+
+    pub fn on_access(&mut self, nodes: &mut Pool<Node>, index: u32) {
+        let node = nodes.get_mut(index);
+        node.freq = node.freq.saturating_add(1).min(MAX_FREQ);
+    }
+
+    /// An overwrite is an access that may also change the weight; the entry keeps its place.
+    pub fn on_replace(&mut self, nodes: &mut Pool<Node>, index: u32, old: &Node) {
+        let node = *nodes.get(index);
+        let bytes = if node.in_main {
+            &mut self.main_bytes
+        } else {
+            &mut self.small_bytes
+        };
+        *bytes = *bytes - old.weight + node.weight;
+        self.on_access(nodes, index);
+    }
+
+    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
+        let node = *nodes.get(index);
+        if node.in_main {
+            self.main_bytes -= node.weight;
+            self.main.unlink(nodes, index);
+        } else {
+            self.small_bytes -= node.weight;
+            self.small.unlink(nodes, index);
+        }
+    }
+
+    /// Picks the next victim, promoting and reinserting entries on the way as the paper does.
+    ///
+    /// Terminates because every step either returns, moves an entry from small to main (at most
+    /// `small.len()` times) or decrements a counter (bounded by three per entry); amortised over
+    /// the accesses that raised the counters, each call is O(1).
+    ///
+    /// `protect` is invisible here: the evictor behaves as if the entry whose insert triggered
+    /// this eviction were not queued yet, which is the classic "make room, then insert" order.
+    pub fn evict_one(&mut self, nodes: &mut Pool<Node>, protect: u32) -> Option<Victim> {
+        loop {
+            let small_tail = self.small.oldest_except(nodes, protect);
+            let main_tail = self.main.oldest_except(nodes, protect);
+            let from_small =
+                small_tail != NIL && (self.small_bytes >= self.small_target || main_tail == NIL);
+            if from_small {
+                if nodes.get(small_tail).freq >= PROMOTE_FREQ {
+                    self.small_bytes -= nodes.get(small_tail).weight;
+                    self.small.unlink(nodes, small_tail);
+                    // The counter measured use in small; main starts the entry afresh.
+                    nodes.get_mut(small_tail).freq = 0;
+                    self.push_main(nodes, small_tail);
+                    continue;
+                }
+                return Some(Victim {
+                    index: small_tail,
+                    to_ghost: true,
+                });
+            }
+            if main_tail == NIL {
+                return None;
+            }
+            let node = nodes.get_mut(main_tail);
+            if node.freq > 0 {
+                node.freq -= 1;
+                self.main.move_to_front(nodes, main_tail);
+                continue;
+            }
+            return Some(Victim {
+                index: main_tail,
+                to_ghost: false,
+            });
+        }
+    }
+
+    /// Records a key evicted from small. The ghost is bounded to about the number of entries main
+    /// holds (its share of the live entries), as in the paper.
+    pub fn remember_evicted(&mut self, key_hash: u64, live_entries: usize) {
+        let main_share = live_entries.saturating_mul(100 - SMALL_QUEUE_PCT as usize) / 100;
+        self.ghost.remember(key_hash, main_share.max(1));
+    }
+
+    #[cfg(test)]
+    pub fn ghost_len(&self) -> usize {
+        self.ghost.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.small = List::new();
+        self.main = List::new();
+        self.small_bytes = 0;
+        self.main_bytes = 0;
+        self.ghost.clear();
+    }
+
+    pub fn check(&self, nodes: &Pool<Node>, visit: &mut dyn FnMut(u32)) {
+        for (list, in_main, bytes) in [
+            (&self.small, false, self.small_bytes),
+            (&self.main, true, self.main_bytes),
+        ] {
+            let mut sum = 0u64;
+            list.check(nodes, |index| {
+                let node = nodes.get(index);
+                assert_eq!(node.in_main, in_main, "entry {index} on the wrong queue");
+                assert!(node.freq <= MAX_FREQ, "counter of {index} exceeds two bits");
+                sum += node.weight;
+                visit(index);
+            });
+            assert_eq!(sum, bytes, "queue byte total (main: {in_main})");
+        }
+        self.ghost.check();
+    }
+}

@@ -1,0 +1,226 @@
+//! The `thermocline` command: a store at a terminal, and a line protocol for scripts.
+//!
+//! Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage error.
+
+mod demo;
+mod jsonl;
+mod shell;
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use thermocline::{Options, Store, SyncLevel};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "thermocline",
+    version,
+    about = "An embedded tiered key-value store: hot in memory, warm on disk, cold in git"
+)]
+struct Cli {
+    /// Store directory [default: $THERMOCLINE_DIR, else ./thermocline-data]
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    /// Durability of writes: memory, os or fsync (commit and push arrive with the git tier)
+    #[arg(long, global = true, default_value = "fsync", value_parser = parse_level)]
+    sync: SyncLevel,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write VALUE (or stdin when absent) under KEY
+    Put { key: String, value: Option<String> },
+    /// Print the value's bytes; "not found: KEY" and exit 1 when absent
+    Get { key: String },
+    /// Delete KEY
+    Del { key: String },
+    /// List keys starting with PREFIX, one a line, sorted
+    Ls { prefix: Option<String> },
+    /// Per tier: keys and bytes; hits, misses, evictions; WAL; write-behind backlog
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load JSON lines {"key": "...", "value": <any JSON>}
+    Import { file: PathBuf },
+    /// Write every key as JSON lines on stdout
+    Export,
+    /// Verify the WAL and the warm tier; exit 0 when sound
+    Check,
+    /// Read commands from stdin, one a line, and answer one line each
+    Shell,
+    /// A guided tour on a fresh store, showing data move between tiers
+    Demo,
+}
+
+fn parse_level(s: &str) -> Result<SyncLevel, String> {
+    s.parse::<SyncLevel>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn store_dir(cli: &Cli) -> PathBuf {
+    cli.dir
+        .clone()
+        .or_else(|| std::env::var_os("THERMOCLINE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("thermocline-data"))
+}
+
+fn open(cli: &Cli) -> Result<Store> {
+    let dir = store_dir(cli);
+    Store::open(&dir, Options::default().default_sync(cli.sync))
+        .with_context(|| format!("cannot open store {}", dir.display()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
+        Command::Check => check(&store_dir(&cli)),
+        Command::Put { key, value } => {
+            let store = open(&cli)?;
+            let bytes = match value {
+                Some(v) => v.clone().into_bytes(),
+                None => {
+                    let mut buf = Vec::new();
+                    io::stdin()
+                        .read_to_end(&mut buf)
+                        .context("cannot read the value from stdin")?;
+                    buf
+                }
+            };
+            store.put(key, bytes)?;
+            store.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get { key } => {
+            let store = open(&cli)?;
+            match store.get(key)? {
+                Some(v) => {
+                    io::stdout()
+                        .write_all(&v)
+                        .context("cannot write to stdout")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("not found: {key}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Del { key } => {
+            let store = open(&cli)?;
+            store.delete(key)?;
+            store.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ls { prefix } => {
+            let store = open(&cli)?;
+            let mut out = io::stdout().lock();
+            for key in store.list(prefix.as_deref().unwrap_or(""))? {
+                writeln!(out, "{key}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats { json } => {
+            let store = open(&cli)?;
+            print_stats(&store, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file } => {
+            let store = open(&cli)?;
+            jsonl::import(&store, file)?;
+            store.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export => {
+            let store = open(&cli)?;
+            jsonl::export(&store, &mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Shell => {
+            let store = open(&cli)?;
+            shell::run(
+                &store,
+                cli.sync,
+                io::stdin().lock(),
+                &mut io::stdout().lock(),
+            )?;
+            store.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(dir: &std::path::Path) -> Result<ExitCode> {
+    let report = thermocline::check::check(dir)
+        .with_context(|| format!("cannot check {}", dir.display()))?;
+    println!(
+        "wal: {} segments, {} records to replay; warm: {} segments, {} records",
+        report.wal_segments, report.wal_records, report.warm_segments, report.warm_records
+    );
+    if let Some((segment, offset, bytes)) = report.wal_torn_tail {
+        println!(
+            "wal: torn tail in segment {segment} at offset {offset} ({bytes} bytes of an interrupted write; cut at next open)"
+        );
+    }
+    if report.is_sound() {
+        println!("sound");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.problems {
+        eprintln!("damaged: {p}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+pub(crate) fn print_stats(store: &Store, json: bool) -> Result<()> {
+    let s = store.stats();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("keys        {}", s.keys);
+    println!(
+        "hot         {} keys, {} of {} bytes",
+        s.hot_keys, s.hot_bytes, s.hot_capacity_bytes
+    );
+    println!(
+        "warm        {} keys, {} live of {} bytes in {} segments",
+        s.warm_keys, s.warm_live_bytes, s.warm_file_bytes, s.warm_segments
+    );
+    println!("cold        (the git tier is not part of this build yet)");
+    println!(
+        "reads       {} hot hits, {} warm hits, {} misses",
+        s.hits_hot, s.hits_warm, s.misses
+    );
+    println!(
+        "hot tier    {} evictions, {} expirations, {} idle demotions, {} promotions",
+        s.evictions, s.expirations, s.idle_demotions, s.promotions
+    );
+    println!(
+        "wal         {} bytes in {} segments, last seq {}, synced {}, {} fsyncs",
+        s.wal_bytes, s.wal_segments, s.last_seq, s.synced_seq, s.wal_syncs
+    );
+    let age = s
+        .dirty_oldest_age_ms
+        .map_or("-".to_owned(), |ms| format!("{ms} ms"));
+    println!(
+        "write-behind {} keys, {} bytes waiting, oldest {age}; {} flushes, {} writes coalesced",
+        s.dirty_keys, s.dirty_bytes, s.flushes, s.coalesced_writes
+    );
+    Ok(())
+}

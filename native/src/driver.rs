@@ -1,0 +1,334 @@
+//! The driver: carries out the engine's actions on files, on the caller's thread for the WAL
+//! and on a background tokio thread for everything else.
+//!
+//! Threads share one `Mutex<State>`. WAL appends and writes happen under it, so log order is
+//! queue order. A `SyncWal` is the exception: the thread that polled it releases the lock for
+//! the fdatasync, so other writers keep appending meanwhile and the next sync covers them all
+//! (group commit). Warm flushes, compaction and deletions go to the background thread, which
+//! also fires the engine's timer.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use thermocline_core::io::{Action, Completion, HostOp};
+use thermocline_core::{Engine, Millis, Ticket};
+
+use crate::error::{Error, classify};
+use crate::options::Clock;
+use crate::wal_file::{self, WalWriter};
+use crate::warm::{WarmReader, WarmStore};
+
+/// Longest the background thread sleeps without looking at the engine's timer: a manual
+/// clock moved forward is noticed within this.
+const BACKGROUND_TICK_MS: u64 = 200;
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub engine: Engine,
+    pub wal: WalWriter,
+    /// Actions for the background thread, in order.
+    bg: VecDeque<Action>,
+    bg_busy: bool,
+    closing: bool,
+    /// The I/O error behind a poisoning, for messages.
+    pub failure: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    cond: Condvar,
+    wake_bg: tokio::sync::Notify,
+    clock: Arc<dyn Clock>,
+    pub warm_reader: WarmReader,
+    pub dir: PathBuf,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        engine: Engine,
+        wal: WalWriter,
+        clock: Arc<dyn Clock>,
+        warm_reader: WarmReader,
+        dir: PathBuf,
+    ) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                engine,
+                wal,
+                bg: VecDeque::new(),
+                bg_busy: false,
+                closing: false,
+                failure: None,
+            }),
+            cond: Condvar::new(),
+            wake_bg: tokio::sync::Notify::new(),
+            clock,
+            warm_reader,
+            dir,
+        }
+    }
+
+    pub(crate) fn now(&self) -> Millis {
+        Millis(self.clock.now_ms())
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic on another thread while holding the lock leaves the engine as it was at the
+        // panic; its own assertions guard consistency, so carrying on is the useful choice.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Carries out every queued action. May release and retake the lock (for a WAL sync).
+    pub(crate) fn drain<'a>(&'a self, mut g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let mut progressed = false;
+        while let Some(action) = g.engine.poll_action() {
+            match action {
+                Action::AppendWal { bytes, .. } => g.wal.append(&bytes),
+                Action::WriteWal { upto } => {
+                    let result = g.wal.write_out();
+                    self.complete(
+                        &mut g,
+                        result,
+                        HostOp::WalWrite,
+                        Completion::WalWritten { upto },
+                    );
+                    progressed = true;
+                }
+                Action::RotateWal { segment_id, header } => {
+                    let result = g.wal.rotate(segment_id, &header);
+                    self.complete(
+                        &mut g,
+                        result,
+                        HostOp::WalRotate,
+                        Completion::WalRotated { segment_id },
+                    );
+                    progressed = true;
+                }
+                Action::SyncWal { upto } => {
+                    let file = g.wal.sync_handle();
+                    drop(g);
+                    let result = match file {
+                        Some(f) => f.sync_data(),
+                        None => Ok(()),
+                    };
+                    g = self.lock();
+                    self.complete(
+                        &mut g,
+                        result,
+                        HostOp::WalSync,
+                        Completion::WalSynced { upto },
+                    );
+                    progressed = true;
+                }
+                other => {
+                    g.bg.push_back(other);
+                    self.wake_bg.notify_one();
+                }
+            }
+        }
+        while g.engine.poll_event().is_some() {}
+        if progressed {
+            self.cond.notify_all();
+        }
+        g
+    }
+
+    fn complete(&self, g: &mut State, result: std::io::Result<()>, op: HostOp, ok: Completion) {
+        let now = self.now();
+        match result {
+            Ok(()) => g.engine.handle_completion(now, ok),
+            Err(e) => {
+                let class = classify(&e);
+                g.failure.get_or_insert_with(|| format!("{op:?}: {e}"));
+                g.engine
+                    .handle_completion(now, Completion::Failed { op, class });
+            }
+        }
+    }
+
+    /// Blocks until `ticket` reaches its level, doing whatever work the engine hands out.
+    pub(crate) fn wait<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, State>,
+        ticket: Ticket,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        loop {
+            g = self.drain(g);
+            if g.engine.reached(ticket)? {
+                return Ok(g);
+            }
+            g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Blocks until `done` holds, or the store is poisoned.
+    pub(crate) fn wait_until<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, State>,
+        done: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        loop {
+            g = self.drain(g);
+            if done(&g) {
+                return Ok(g);
+            }
+            if let Some((op, class)) = g.engine.poisoned() {
+                return Err(Error::Poisoned { op, class });
+            }
+            g = self
+                .cond
+                .wait_timeout(g, Duration::from_millis(BACKGROUND_TICK_MS))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether the background thread has nothing queued or running.
+    pub(crate) fn background_idle(g: &State) -> bool {
+        g.bg.is_empty() && !g.bg_busy
+    }
+
+    /// Asks the background thread to stop once its queue is empty.
+    pub(crate) fn stop_background(&self) {
+        self.lock().closing = true;
+        self.wake_bg.notify_one();
+    }
+}
+
+/// Starts the background thread that owns the warm store.
+pub(crate) fn spawn_background(
+    shared: Arc<Shared>,
+    warm: WarmStore,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("thermocline-bg".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build();
+            match runtime {
+                Ok(rt) => rt.block_on(background(shared, warm)),
+                Err(e) => {
+                    let mut g = shared.lock();
+                    g.failure = Some(format!("cannot start the background runtime: {e}"));
+                    let now = shared.now();
+                    g.engine.handle_completion(
+                        now,
+                        Completion::Failed {
+                            op: HostOp::WarmFlush,
+                            class: classify(&e),
+                        },
+                    );
+                    shared.cond.notify_all();
+                }
+            }
+        })
+}
+
+async fn background(shared: Arc<Shared>, mut warm: WarmStore) {
+    loop {
+        let (action, deadline, closing) = {
+            let mut g = shared.lock();
+            let action = g.bg.pop_front();
+            g.bg_busy = action.is_some();
+            (action, g.engine.poll_timeout(), g.closing)
+        };
+        if let Some(action) = action {
+            perform(&shared, &mut warm, action);
+            continue;
+        }
+        if closing {
+            return;
+        }
+        let now = shared.now();
+        let wait_ms = deadline
+            .map_or(BACKGROUND_TICK_MS, |d| d.0.saturating_sub(now.0))
+            .min(BACKGROUND_TICK_MS);
+        if wait_ms > 0 {
+            tokio::select! {
+                () = shared.wake_bg.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+            }
+        }
+        let mut g = shared.lock();
+        let now = shared.now();
+        g.engine.handle_timeout(now);
+        drop(shared.drain(g));
+    }
+}
+
+/// Carries out one background action and reports it to the engine.
+fn perform(shared: &Shared, warm: &mut WarmStore, action: Action) {
+    let (op, result) = match action {
+        Action::FlushWarm(batch) => (
+            HostOp::WarmFlush,
+            warm.write_batch(&batch).map(|(locations, segment_bytes)| {
+                Some(Completion::WarmFlushed {
+                    id: batch.id,
+                    locations,
+                    segment_bytes,
+                })
+            }),
+        ),
+        Action::CompactWarm { segment } => (
+            HostOp::WarmCompact,
+            compact(shared, warm, segment).map(Some),
+        ),
+        // Deletions need no answer: the engine forgot these files when it asked.
+        Action::DeleteWarmSegment { segment } => (
+            HostOp::WarmDelete,
+            warm.delete_segment(segment).map(|()| None),
+        ),
+        Action::DeleteWalSegments { segment_ids } => {
+            let wal_dir = shared.dir.join(wal_file::WAL_DIR);
+            (
+                HostOp::WalDelete,
+                wal_file::delete_segments(&wal_dir, &segment_ids).map(|()| None),
+            )
+        }
+        other => unreachable!("{other:?} is carried out on the caller's thread"),
+    };
+    let mut g = shared.lock();
+    let now = shared.now();
+    match result {
+        Ok(Some(completion)) => g.engine.handle_completion(now, completion),
+        Ok(None) => {}
+        Err(e) => {
+            let class = classify(&e);
+            g.failure.get_or_insert_with(|| format!("{op:?}: {e}"));
+            g.engine
+                .handle_completion(now, Completion::Failed { op, class });
+        }
+    }
+    g.bg_busy = false;
+    drop(shared.drain(g));
+    shared.cond.notify_all();
+}
+
+fn compact(shared: &Shared, warm: &mut WarmStore, segment: u32) -> std::io::Result<Completion> {
+    let records = warm
+        .read_segment(segment)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let keep_tombstones = warm.has_older_than(segment);
+    let (keep, through_seq) = {
+        let g = shared.lock();
+        let keep: Vec<_> = records
+            .into_iter()
+            .filter(|r| match r.value {
+                Some(_) => g.engine.warm_is_live(&r.key, r.loc),
+                None => keep_tombstones,
+            })
+            .collect();
+        (keep, g.engine.warm_through_seq())
+    };
+    let (moves, segment_bytes) = warm.rewrite(&keep, through_seq)?;
+    Ok(Completion::WarmCompacted {
+        segment,
+        moves,
+        segment_bytes,
+    })
+}

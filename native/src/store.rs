@@ -1,0 +1,428 @@
+//! The store: open (with recovery), the key-value operations, close.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thermocline_core::engine::{KeyInfo, WriteOpts};
+use thermocline_core::recovery::{RecoveryReport, WalReplay};
+use thermocline_core::wal::Op;
+use thermocline_core::{Engine, Key, Lookup, Stats, SyncLevel, Value, WriteError};
+
+use crate::driver::{self, Shared};
+use crate::error::Error;
+use crate::fsutil::{self, DirLock};
+use crate::options::Options;
+use crate::wal_file::{self, WalWriter};
+use crate::warm::{WARM_DIR, WarmStore};
+
+/// What opening found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OpenReport {
+    /// WAL replay on top of the warm tier.
+    pub wal: RecoveryReport,
+    /// Keys found in the warm tier.
+    pub warm_keys: u64,
+    pub warm_segments: u64,
+    /// An interrupted write-behind flush that was cut: (segment, offset, bytes dropped).
+    pub warm_cut: Option<(u32, u64, u64)>,
+}
+
+/// An embedded tiered key-value store in a directory. Share it between threads by reference
+/// or in an `Arc`: every method takes `&self`.
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    background: Option<JoinHandle<()>>,
+    report: OpenReport,
+    _lock: DirLock,
+}
+
+/// A set of writes applied as one: after a crash all of them are there or none.
+#[derive(Debug, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    #[must_use]
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    pub fn put(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<&mut Batch, Error> {
+        self.ops.push(Op::Put {
+            key: Key::new(key)?,
+            value: Value::from(value.as_ref()),
+        });
+        Ok(self)
+    }
+
+    pub fn delete(&mut self, key: &str) -> Result<&mut Batch, Error> {
+        self.ops.push(Op::Delete {
+            key: Key::new(key)?,
+        });
+        Ok(self)
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it if needed. Takes the directory's lock (a second
+    /// opener gets [`Error::Locked`]), then recovers: the warm tier is scanned, an interrupted
+    /// flush is cut, and the WAL written since the last flush is replayed on top.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let lock = DirLock::acquire(&dir)?;
+        let now = thermocline_core::Millis(options.clock.now_ms());
+        let mut engine = Engine::new(options.config.clone())?;
+
+        let (warm, found) = WarmStore::open(&dir.join(WARM_DIR), options.warm_segment_bytes_max)?;
+        let mut report = OpenReport {
+            warm_segments: found.segments.len() as u64,
+            warm_cut: found.cut,
+            ..OpenReport::default()
+        };
+        let active = found.segments.last().map(|(id, _)| *id);
+        for &(id, bytes) in &found.segments {
+            engine.restore_warm_segment(id, bytes, Some(id) == active);
+        }
+        for (key, (seq, put)) in found.entries {
+            if let Some((loc, value_bytes)) = put {
+                engine.restore_warm(now, key, seq, loc, value_bytes);
+                report.warm_keys += 1;
+            }
+        }
+        engine.restore_warm_through(found.through_seq);
+
+        let wal_dir = dir.join(wal_file::WAL_DIR);
+        let wal = replay_wal(&wal_dir, &mut engine, now, found.through_seq)?;
+        report.wal = wal.report;
+        engine.start(now, &wal.kept, wal.next_id);
+
+        let shared = Arc::new(Shared::new(
+            engine,
+            WalWriter::new(wal_dir),
+            Arc::clone(&options.clock),
+            warm.reader(),
+            dir,
+        ));
+        // Start the new WAL segment before anyone writes.
+        drop(shared.drain(shared.lock()));
+        let poisoned = shared.lock().engine.poisoned();
+        if let Some((op, class)) = poisoned {
+            let detail = shared.lock().failure.clone().unwrap_or_default();
+            return Err(Error::Io {
+                op: "start",
+                path: shared.dir.clone(),
+                source: std::io::Error::other(format!("{op:?} failed ({class:?}): {detail}")),
+            });
+        }
+        let background = driver::spawn_background(Arc::clone(&shared), warm)
+            .map_err(|e| Error::io("spawn background thread for", &shared.dir, e))?;
+        Ok(Store {
+            shared,
+            background: Some(background),
+            report,
+            _lock: lock,
+        })
+    }
+
+    /// What recovery found and did when this store was opened.
+    #[must_use]
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Writes `value` under `key` at the store's default sync level.
+    pub fn put(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), Error> {
+        let level = self.default_level();
+        self.put_with(key, value, level)
+    }
+
+    /// Writes at a given level (or with a hot-tier TTL through [`WriteOpts`]).
+    pub fn put_with(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        opts: impl Into<WriteOpts>,
+    ) -> Result<(), Error> {
+        let key = Key::new(key)?;
+        let value = Value::from(value.as_ref());
+        let opts = opts.into();
+        self.write(|engine, now| engine.handle_put(now, key.clone(), value.clone(), opts))
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), Error> {
+        let level = self.default_level();
+        self.delete_with(key, level)
+    }
+
+    pub fn delete_with(&self, key: &str, opts: impl Into<WriteOpts>) -> Result<(), Error> {
+        let key = Key::new(key)?;
+        let opts = opts.into();
+        self.write(|engine, now| engine.handle_delete(now, key.clone(), opts))
+    }
+
+    /// Applies a [`Batch`] atomically at the default level.
+    pub fn commit(&self, batch: Batch) -> Result<(), Error> {
+        let level = self.default_level();
+        self.commit_with(batch, level)
+    }
+
+    pub fn commit_with(&self, batch: Batch, opts: impl Into<WriteOpts>) -> Result<(), Error> {
+        let opts = opts.into();
+        self.write(|engine, now| engine.handle_batch(now, batch.ops.clone(), opts))
+    }
+
+    /// Reads `key`: memory, then the warm tier (promoting what it finds).
+    pub fn get(&self, key: &str) -> Result<Option<Value>, Error> {
+        Key::validate(key)?;
+        let mut last_err = None;
+        // A compaction may move the record between the lookup and the read; the directory then
+        // names its new place. Three rounds are more than one move can need.
+        for _ in 0..3 {
+            let mut g = self.shared.lock();
+            let now = self.shared.now();
+            let loc = match g.engine.handle_get(now, key) {
+                Lookup::Hit(v) => return Ok(Some(v)),
+                Lookup::Absent => return Ok(None),
+                Lookup::Warm(loc) => loc,
+                Lookup::Cold => {
+                    return Err(Error::LevelUnavailable {
+                        level: SyncLevel::Commit,
+                    });
+                }
+            };
+            drop(g);
+            match self.shared.warm_reader.read(key, loc) {
+                Ok(value) => {
+                    let now = self.shared.now();
+                    self.shared
+                        .lock()
+                        .engine
+                        .handle_fetched(now, key, loc, value.clone());
+                    return Ok(Some(value));
+                }
+                Err(e) => {
+                    let moved = self
+                        .shared
+                        .lock()
+                        .engine
+                        .key_info(key)
+                        .and_then(|i| i.meta.warm)
+                        != Some(loc);
+                    if !moved {
+                        return Err(e);
+                    }
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.unwrap_or(Error::Closed))
+    }
+
+    /// Keys starting with `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let g = self.shared.lock();
+        Ok(g.engine
+            .list(prefix)
+            .into_iter()
+            .map(|k| k.as_str().to_owned())
+            .collect())
+    }
+
+    /// Raises everything written so far to `level`.
+    pub fn sync(&self, level: SyncLevel) -> Result<(), Error> {
+        self.write(|engine, now| engine.handle_sync(now, level))
+    }
+
+    /// Writes the write-behind buffer to the warm tier now and waits until it is durable there.
+    pub fn flush(&self) -> Result<(), Error> {
+        let mut g = self.shared.lock();
+        let now = self.shared.now();
+        g.engine.handle_flush(now);
+        self.shared
+            .wait_until(g, |s| s.engine.is_flushed())
+            .map(drop)
+    }
+
+    /// Runs the engine's timers now (tier demotion, write-behind triggers) and waits for the
+    /// work they start. The background thread does this on its own; with a [`crate::ManualClock`]
+    /// this makes a moved clock take effect at once.
+    pub fn run_timers(&self) -> Result<(), Error> {
+        let mut g = self.shared.lock();
+        let now = self.shared.now();
+        g.engine.handle_timeout(now);
+        self.shared.wait_until(g, Shared::background_idle).map(drop)
+    }
+
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let now = self.shared.now();
+        self.shared.lock().engine.stats(now)
+    }
+
+    /// Where `key` lives and how it is used.
+    #[must_use]
+    pub fn key_info(&self, key: &str) -> Option<KeyInfo> {
+        self.shared.lock().engine.key_info(key)
+    }
+
+    /// Stores `value` as readable JSON (sorted object keys, so diffs stay small).
+    pub fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let json = serde_json::to_value(value).map_err(|source| Error::Json {
+            key: key.to_owned(),
+            source,
+        })?;
+        let bytes = serde_json::to_vec_pretty(&json).map_err(|source| Error::Json {
+            key: key.to_owned(),
+            source,
+        })?;
+        self.put(key, bytes)
+    }
+
+    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|source| Error::Json {
+                    key: key.to_owned(),
+                    source,
+                }),
+        }
+    }
+
+    /// Flushes everything to the warm tier, syncs, and stops the background thread.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), Error> {
+        let Some(background) = self.background.take() else {
+            return Ok(());
+        };
+        let result = self.flush().and_then(|()| {
+            let g = self.shared.lock();
+            self.shared
+                .wait_until(g, |s| Shared::background_idle(s) && s.engine.is_quiescent())
+                .map(drop)
+        });
+        self.shared.stop_background();
+        let _ = background.join();
+        result
+    }
+
+    fn default_level(&self) -> SyncLevel {
+        self.shared.lock().engine.config().default_sync
+    }
+
+    /// Applies a write, waiting out backpressure, then waits for its level.
+    fn write(
+        &self,
+        mut op: impl FnMut(
+            &mut Engine,
+            thermocline_core::Millis,
+        ) -> Result<thermocline_core::engine::Ticket, WriteError>,
+    ) -> Result<(), Error> {
+        if self.background.is_none() {
+            return Err(Error::Closed);
+        }
+        let mut g = self.shared.lock();
+        let ticket = loop {
+            let now = self.shared.now();
+            match op(&mut g.engine, now) {
+                Ok(ticket) => break ticket,
+                Err(WriteError::Backpressure { .. }) => {
+                    let before = g.engine.stats(now).flushes;
+                    g = self
+                        .shared
+                        .wait_until(g, |s| s.engine.stats(now).flushes > before)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.shared.wait(g, ticket).map(drop)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// What WAL replay leaves for the engine's start.
+struct WalOpen {
+    /// Segments kept on disk: id, first seq, bytes.
+    kept: Vec<(u64, u64, u64)>,
+    next_id: u64,
+    report: RecoveryReport,
+}
+
+/// Scans the WAL segments and replays their records into `engine`.
+fn replay_wal(
+    wal_dir: &Path,
+    engine: &mut Engine,
+    now: thermocline_core::Millis,
+    warm_through: u64,
+) -> Result<WalOpen, Error> {
+    fs::create_dir_all(wal_dir).map_err(|e| Error::io("create", wal_dir, e))?;
+    fsutil::remove_tmp_files(wal_dir).map_err(|e| Error::io("clean", wal_dir, e))?;
+    let ids = wal_file::list_segments(wal_dir).map_err(|e| Error::io("list", wal_dir, e))?;
+    let mut replay = WalReplay::new(warm_through);
+    let mut kept = Vec::with_capacity(ids.len());
+    for (i, &id) in ids.iter().enumerate() {
+        let path: PathBuf = wal_file::segment_path(wal_dir, id);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let is_last = i + 1 == ids.len();
+        let plan = replay.segment(id, &bytes, is_last)?;
+        for record in &plan.replay {
+            engine.replay(now, record);
+        }
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        if let Some(len) = plan.truncate_to {
+            file.set_len(len)
+                .map_err(|e| Error::io("truncate", &path, e))?;
+        }
+        if is_last {
+            // Records replayed now may sit only in the page cache (written at `os` level before
+            // a process crash). New records go to a new segment; without this fsync a power cut
+            // could keep those and lose these, leaving a hole.
+            file.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
+        }
+        kept.push((
+            id,
+            plan.first_seq,
+            plan.truncate_to.unwrap_or(bytes.len() as u64),
+        ));
+    }
+    let next_id = ids.last().map_or(1, |id| id + 1);
+    Ok(WalOpen {
+        kept,
+        next_id,
+        report: replay.finish(),
+    })
+}
