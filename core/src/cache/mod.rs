@@ -264,6 +264,20 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
     /// The cursor walks a ring of all entries that removals never reorder and that new entries
     /// join just behind the cursor, so consecutive calls cover every entry once per pass.
     pub fn sweep(&mut self, now: Millis, idle_ms: Option<u64>, budget: usize) -> usize {
+        self.sweep_where(now, budget, |_, last_access| {
+            idle_ms.is_some_and(|idle| now.since(last_access) >= idle)
+        })
+    }
+
+    /// Like [`Cache::sweep`], with the idle rule given as a predicate of the key and its last
+    /// access (the tier policy decides; the cache only walks). Removals it asks for are
+    /// counted in `idle_removals`; expired entries are removed whatever it says.
+    pub fn sweep_where(
+        &mut self,
+        now: Millis,
+        budget: usize,
+        mut remove_idle: impl FnMut(&K, Millis) -> bool,
+    ) -> usize {
         let to_examine = budget.min(self.arena.len());
         let mut removed = 0;
         for _ in 0..to_examine {
@@ -273,7 +287,11 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
             let node = self.arena.node(index);
             if node.is_expired(now) {
                 self.counters.expirations += 1;
-            } else if idle_ms.is_some_and(|idle| now.since(node.last_access) >= idle) {
+            } else if self
+                .arena
+                .key(index)
+                .is_some_and(|key| remove_idle(key, node.last_access))
+            {
                 self.counters.idle_removals += 1;
             } else {
                 self.arena.advance_cursor();

@@ -118,6 +118,9 @@ struct WarmState {
     next_batch_id: u64,
     compacting: Option<u32>,
     active_segment: Option<u32>,
+    /// A flush was asked for (explicitly, or by backpressure) while one could not start; the
+    /// next chance takes it, whatever the triggers say.
+    flush_wanted: bool,
 }
 
 /// The state machine. See the module docs for the drain order.
@@ -154,6 +157,7 @@ impl Engine {
                 next_batch_id: 1,
                 compacting: None,
                 active_segment: None,
+                flush_wanted: false,
             },
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -423,7 +427,7 @@ impl Engine {
                 moves,
                 segment_bytes,
             } => {
-                self.compacted(segment, &moves, &segment_bytes);
+                self.compacted(now, segment, &moves, &segment_bytes);
             }
             Completion::Failed { op, class } => {
                 if self.poisoned.is_none() {
@@ -444,8 +448,14 @@ impl Engine {
         if now >= self.next_sweep {
             self.next_sweep = now.plus_ms(self.config.tiers.sweep_interval_ms);
             let tiers = &self.config.tiers;
+            let keydir = &self.keydir;
+            // Idle time and decayed frequency decide together (policy::demote_hot); values
+            // with unflushed writes may go too: the dirty set holds them until flushed.
             self.cache
-                .sweep(now, Some(tiers.hot_idle_ms), tiers.sweep_budget);
+                .sweep_where(now, tiers.sweep_budget, |key, last_access| {
+                    let hits = keydir.get(key).map_or(0, |m| m.hits_x16);
+                    policy::demote_hot(last_access, hits, now, tiers)
+                });
         }
         self.maybe_compact();
     }
@@ -604,6 +614,8 @@ impl Engine {
     }
 
     fn maybe_flush(&mut self, now: Millis, forced: bool) {
+        let forced = forced || self.warm.flush_wanted;
+        self.warm.flush_wanted = forced;
         if self.poisoned.is_some()
             || !self.started
             || self.dirty.flushing()
@@ -615,6 +627,7 @@ impl Engine {
         if !forced && self.dirty.trigger(now, &self.config.write_behind).is_none() {
             return;
         }
+        self.warm.flush_wanted = false;
         let entries = self.dirty.take_batch();
         let id = self.warm.next_batch_id;
         self.warm.next_batch_id += 1;
@@ -684,7 +697,13 @@ impl Engine {
         }
     }
 
-    fn compacted(&mut self, segment: u32, moves: &[(Key, WarmLoc, WarmLoc)], sizes: &[(u32, u64)]) {
+    fn compacted(
+        &mut self,
+        now: Millis,
+        segment: u32,
+        moves: &[(Key, WarmLoc, WarmLoc)],
+        sizes: &[(u32, u64)],
+    ) {
         assert_eq!(
             self.warm.compacting.take(),
             Some(segment),
@@ -712,6 +731,8 @@ impl Engine {
             self.actions
                 .push_back(Action::DeleteWarmSegment { segment });
         }
+        // Flushes wait while a compaction runs; one may be due now.
+        self.maybe_flush(now, false);
     }
 
     fn strict_check(&self) {

@@ -474,3 +474,28 @@ fn limits_are_typed_errors() {
         Err(WriteError::ValueTooLarge { len: 5, max: 4 })
     );
 }
+
+#[test]
+fn rarely_read_values_leave_memory_sooner_than_busy_ones() {
+    let mut s = Sim::new(quiet_config());
+    s.put("busy", "b", SyncLevel::Fsync);
+    s.put("rare", "r", SyncLevel::Fsync);
+    for _ in 0..20 {
+        assert_eq!(s.get("busy"), Some(v("b")));
+    }
+    s.advance(5_000); // flushed
+    s.advance(15 * 60 * 1000); // a quarter of the hot idle time
+    assert!(
+        !s.e.key_info("rare").expect("exists").hot,
+        "one access: demoted early"
+    );
+    assert!(
+        s.e.key_info("busy").expect("exists").hot,
+        "21 accesses: kept"
+    );
+    s.advance(45 * 60 * 1000);
+    assert!(
+        !s.e.key_info("busy").expect("exists").hot,
+        "an hour idle demotes anything"
+    );
+}
