@@ -138,6 +138,78 @@ impl Default for TierConfig {
     }
 }
 
+/// When write-behind batches that reached the warm tier become a git commit.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoCommit {
+    /// Every warm flush is committed at once.
+    Immediate,
+    /// A commit once flushes pause for `commit_debounce_ms`, and never later than
+    /// `commit_max_age_ms` after the oldest uncommitted flush.
+    #[default]
+    Debounced,
+    /// Only `sync(commit)` and `commit`-level writes commit.
+    Manual,
+}
+
+impl AutoCommit {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoCommit::Immediate => "immediate",
+            AutoCommit::Debounced => "debounced",
+            AutoCommit::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for AutoCommit {
+    type Err = ParseAutoCommitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            AutoCommit::Immediate,
+            AutoCommit::Debounced,
+            AutoCommit::Manual,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or(ParseAutoCommitError)
+    }
+}
+
+/// An unknown auto-commit mode name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown auto-commit mode (expected immediate, debounced or manual)")]
+pub struct ParseAutoCommitError;
+
+/// The git cold tier: when to commit and when warm values move down to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdConfig {
+    pub auto_commit: AutoCommit,
+    pub commit_debounce_ms: u64,
+    pub commit_max_age_ms: u64,
+    /// Live warm bytes above which the least recently used committed values leave the warm
+    /// tier for the cold one (down to 90 %). `None`: only idle time demotes.
+    pub warm_capacity_bytes: Option<u64>,
+    /// How often the key directory is walked for warm values to demote. The walk is O(keys),
+    /// so it runs rarely; idle thresholds are hours, a minute of lateness is invisible.
+    pub demote_scan_interval_ms: u64,
+}
+
+impl Default for ColdConfig {
+    fn default() -> Self {
+        ColdConfig {
+            auto_commit: AutoCommit::Debounced,
+            commit_debounce_ms: 5_000,
+            commit_max_age_ms: 30_000,
+            warm_capacity_bytes: None,
+            demote_scan_interval_ms: 60_000,
+        }
+    }
+}
+
 /// Everything the engine is told at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -161,6 +233,9 @@ pub struct Config {
     pub compact_live_pct_below: u8,
     /// ...and it holds at least this many dead bytes (tiny segments are not worth a rewrite).
     pub compact_dead_bytes_min: u64,
+    /// The git cold tier, when the host has one. Without it the `commit` and `push` levels are
+    /// refused and nothing is demoted below warm.
+    pub cold: Option<ColdConfig>,
 }
 
 impl Default for Config {
@@ -177,6 +252,7 @@ impl Default for Config {
             wal_buffer_bytes_max: 64 << 10,
             compact_live_pct_below: 50,
             compact_dead_bytes_min: 1 << 20,
+            cold: None,
         }
     }
 }

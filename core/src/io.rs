@@ -38,6 +38,24 @@ pub struct FlushBatch {
     pub through_seq: u64,
 }
 
+/// One key's newest state in a cold commit: its warm record, or `None` for a deletion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdEntry {
+    pub key: Key,
+    pub seq: u64,
+    /// Where the value is in the warm tier (read it from there to write the blob).
+    pub warm: Option<WarmLoc>,
+}
+
+/// A cold commit: every key changed since the previous commit, as the warm tier holds it.
+/// After it, the cold tier's tip equals the store as of `through_seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdBatch {
+    pub id: u64,
+    pub entries: Vec<ColdEntry>,
+    pub through_seq: u64,
+}
+
 /// Work for the host. Carry actions out in the order they are polled (the WAL ones at least:
 /// `AppendWal` order is log order).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +84,10 @@ pub enum Action {
     CompactWarm { segment: u32 },
     /// Delete warm segment `segment`: nothing live remains in it.
     DeleteWarmSegment { segment: u32 },
+    /// Write one commit on the cold tier's branch holding the batch (blobs at each key's
+    /// path, deletions removing paths), with `through_seq` recorded in it, and make objects
+    /// and ref durable, objects first. Report `ColdCommitted`.
+    CommitCold(ColdBatch),
 }
 
 /// Why a host operation failed, as far as the core cares.
@@ -89,6 +111,7 @@ pub enum HostOp {
     WarmFlush,
     WarmCompact,
     WarmDelete,
+    ColdCommit,
 }
 
 /// The outcome of an action.
@@ -116,6 +139,11 @@ pub enum Completion {
         moves: Vec<(Key, WarmLoc, WarmLoc)>,
         segment_bytes: Vec<(u32, u64)>,
     },
+    ColdCommitted {
+        id: u64,
+        /// The commit's id (SHA-1).
+        commit: [u8; 20],
+    },
     /// Any action failed. The engine is poisoned: writes are refused until the store is
     /// reopened, because after a failed fsync the OS may have dropped the dirty pages and a
     /// retry that succeeds proves nothing (fsyncgate).
@@ -138,6 +166,13 @@ pub enum Event {
     },
     /// A warm segment was compacted; `moved` records were rewritten.
     Compacted { segment: u32, moved: usize },
+    /// A cold commit is durable.
+    Committed {
+        id: u64,
+        keys: usize,
+        through_seq: u64,
+        commit: [u8; 20],
+    },
     /// A host operation failed and the engine refuses writes from now on.
     Poisoned { op: HostOp, class: FailureClass },
 }

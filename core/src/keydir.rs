@@ -94,6 +94,7 @@ impl KeyDir {
             _ => {}
         }
         meta.version = seq;
+        meta.cold = false;
         meta.present = value_bytes.is_some();
         meta.value_bytes = value_bytes.unwrap_or(0);
         meta.hits_x16 = policy::record_hit(meta.hits_x16, meta.last_access, now);
@@ -170,6 +171,61 @@ impl KeyDir {
         }
         self.present_keys += 1;
         Self::account(&mut self.segments, &mut self.warm_keys, None, Some(loc));
+    }
+
+    /// Loads a key found only in the cold tier's tip at open.
+    pub fn restore_cold(&mut self, key: Key, value_bytes: u64, now: Millis) {
+        let meta = KeyMeta {
+            version: 0,
+            present: true,
+            value_bytes,
+            warm: None,
+            cold: true,
+            last_access: now,
+            hits_x16: 0,
+        };
+        if self.map.insert(key, meta).is_none_or(|old| !old.present) {
+            self.present_keys += 1;
+        }
+    }
+
+    /// A commit now holds the write with sequence number `seq` of `key`: if that is still the
+    /// newest write, the cold tier has the newest version.
+    pub fn committed(&mut self, key: &str, seq: u64) {
+        if let Some(meta) = self.map.get_mut(key)
+            && meta.version == seq
+            && meta.present
+        {
+            meta.cold = true;
+        }
+    }
+
+    /// Drops the warm copy of committed, present keys that `pick` chooses (its record becomes
+    /// dead; compaction reclaims it). Returns how many moved.
+    pub fn demote_to_cold(&mut self, mut pick: impl FnMut(&Key, &KeyMeta) -> bool) -> usize {
+        let mut moved = 0;
+        for (key, meta) in &mut self.map {
+            if meta.present && meta.cold && meta.warm.is_some() && pick(key, meta) {
+                let old = meta.warm.take();
+                Self::account(&mut self.segments, &mut self.warm_keys, old, None);
+                moved += 1;
+            }
+        }
+        moved
+    }
+
+    /// Committed keys still in the warm tier: (last access, warm bytes, key).
+    pub fn demotion_candidates(&self) -> impl Iterator<Item = (Millis, u64, &Key)> {
+        self.map
+            .iter()
+            .filter(|(_, m)| m.present && m.cold)
+            .filter_map(|(k, m)| m.warm.map(|loc| (m.last_access, u64::from(loc.len), k)))
+    }
+
+    /// Keys whose newest version is in the cold tier.
+    #[must_use]
+    pub fn cold_keys(&self) -> u64 {
+        self.map.values().filter(|m| m.present && m.cold).count() as u64
     }
 
     /// Sets the size of a warm segment as the host reports it.

@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod cache;
+pub mod cold;
 pub mod config;
 pub mod engine;
 pub mod io;

@@ -21,6 +21,8 @@ pub struct CheckReport {
     pub wal_torn_tail: Option<(u64, u64, u64)>,
     pub warm_segments: u64,
     pub warm_records: u64,
+    /// Objects reachable from the cold tier's `main`, each read, type-checked and re-hashed.
+    pub cold_objects: u64,
     /// Each problem, naming file and offset. Empty when the store is sound.
     pub problems: Vec<String>,
 }
@@ -46,6 +48,19 @@ pub fn check(dir: impl AsRef<Path>) -> Result<CheckReport, Error> {
     let mut report = CheckReport::default();
     check_warm(&dir.join(WARM_DIR), &mut report)?;
     check_wal(&dir.join(wal_file::WAL_DIR), &mut report)?;
+    let cold_dir = dir.join(crate::store::COLD_DIR);
+    if cold_dir.join("HEAD").exists() {
+        let author = crate::cold::Author {
+            name: String::new(),
+            email: String::new(),
+        };
+        match crate::cold::ColdRepo::open_read_only(&cold_dir, author)
+            .and_then(|repo| repo.verify())
+        {
+            Ok(n) => report.cold_objects = n,
+            Err(e) => report.problems.push(format!("{}: {e}", cold_dir.display())),
+        }
+    }
     Ok(report)
 }
 

@@ -13,9 +13,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use thermocline_core::io::{Action, Completion, HostOp};
+use thermocline_core::io::{Action, ColdBatch, Completion, HostOp};
 use thermocline_core::{Engine, Millis, Ticket};
 
+use crate::cold::ColdRepo;
 use crate::error::{Error, classify};
 use crate::options::Clock;
 use crate::wal_file::{self, WalWriter};
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     wake_bg: tokio::sync::Notify,
     clock: Arc<dyn Clock>,
     pub warm_reader: WarmReader,
+    pub cold: Option<Arc<ColdRepo>>,
     pub dir: PathBuf,
 }
 
@@ -53,6 +55,7 @@ impl Shared {
         wal: WalWriter,
         clock: Arc<dyn Clock>,
         warm_reader: WarmReader,
+        cold: Option<Arc<ColdRepo>>,
         dir: PathBuf,
     ) -> Shared {
         Shared {
@@ -68,6 +71,7 @@ impl Shared {
             wake_bg: tokio::sync::Notify::new(),
             clock,
             warm_reader,
+            cold,
             dir,
         }
     }
@@ -283,6 +287,7 @@ fn perform(shared: &Shared, warm: &mut WarmStore, action: Action) {
             HostOp::WarmDelete,
             warm.delete_segment(segment).map(|()| None),
         ),
+        Action::CommitCold(batch) => (HostOp::ColdCommit, commit_cold(shared, &batch).map(Some)),
         Action::DeleteWalSegments { segment_ids } => {
             let wal_dir = shared.dir.join(wal_file::WAL_DIR);
             (
@@ -320,7 +325,9 @@ fn compact(shared: &Shared, warm: &mut WarmStore, segment: u32) -> std::io::Resu
             .into_iter()
             .filter(|r| match r.value {
                 Some(_) => g.engine.warm_is_live(&r.key, r.loc),
-                None => keep_tombstones,
+                // A tombstone hides values in older segments, and values in the cold tier until
+                // the deletion is committed there too.
+                None => keep_tombstones || !g.engine.tombstone_droppable(r.seq),
             })
             .collect();
         (keep, g.engine.warm_through_seq())
@@ -330,5 +337,36 @@ fn compact(shared: &Shared, warm: &mut WarmStore, segment: u32) -> std::io::Resu
         segment,
         moves,
         segment_bytes,
+    })
+}
+
+/// Writes a cold commit: values come from their warm records.
+fn commit_cold(shared: &Shared, batch: &ColdBatch) -> std::io::Result<Completion> {
+    let to_io = |e: Error| std::io::Error::other(e.to_string());
+    let Some(cold) = &shared.cold else {
+        return Err(std::io::Error::other(
+            "a cold commit was asked of a store without a cold tier",
+        ));
+    };
+    let mut changes = Vec::with_capacity(batch.entries.len());
+    for entry in &batch.entries {
+        let value = match entry.warm {
+            Some(loc) => Some(
+                shared
+                    .warm_reader
+                    .read(&entry.key, loc)
+                    .map_err(to_io)?
+                    .to_vec(),
+            ),
+            None => None,
+        };
+        changes.push((entry.key.clone(), value));
+    }
+    let commit = cold
+        .commit(&changes, batch.through_seq, shared.now().0)
+        .map_err(to_io)?;
+    Ok(Completion::ColdCommitted {
+        id: batch.id,
+        commit,
     })
 }

@@ -21,8 +21,11 @@ pub enum Error {
     ValueTooLarge { len: u64, max: u64 },
     #[error("transaction of {bytes} bytes is larger than the limit of {max}")]
     BatchTooLarge { bytes: u64, max: u64 },
-    #[error("sync level {level} needs the git cold tier, which this store does not have yet")]
-    LevelUnavailable { level: SyncLevel },
+    #[error("sync level {level} is not available: {reason}")]
+    LevelUnavailable {
+        level: SyncLevel,
+        reason: &'static str,
+    },
     #[error(
         "store is poisoned by an earlier failure ({op:?}, {class:?}) and refuses writes; \
          reopen it to recover"
@@ -48,6 +51,10 @@ pub enum Error {
         offset: u64,
         what: String,
     },
+    #[error("git {op} failed: {detail}")]
+    Git { op: &'static str, detail: String },
+    #[error("revision {rev:?} not found: {detail}")]
+    Revision { rev: String, detail: String },
     #[error(transparent)]
     Wal(#[from] RecoveryError),
     #[error("invalid configuration: {0}")]
@@ -88,7 +95,9 @@ impl From<WriteError> for Error {
             WriteError::InvalidKey(k) => Error::InvalidKey(k),
             WriteError::ValueTooLarge { len, max } => Error::ValueTooLarge { len, max },
             WriteError::BatchTooLarge { bytes, max } => Error::BatchTooLarge { bytes, max },
-            WriteError::LevelUnavailable { level } => Error::LevelUnavailable { level },
+            WriteError::LevelUnavailable { level, reason } => {
+                Error::LevelUnavailable { level, reason }
+            }
             WriteError::Poisoned { op, class } => Error::Poisoned { op, class },
             // The store waits out backpressure itself; reaching here is a bug.
             other => unreachable!("write error handled inside the store: {other}"),

@@ -18,6 +18,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cold;
 mod driver;
 mod error;
 mod fsutil;
@@ -28,9 +29,11 @@ mod warm;
 
 pub mod check;
 
+pub use cold::{LogEntry, Version};
 pub use error::Error;
 pub use options::{Clock, ManualClock, Options, SystemClock};
-pub use store::{Batch, OpenReport, Store};
+pub use store::{Batch, OpenReport, Store, StoreStats};
 pub use thermocline_core::cache::EvictionPolicy;
+pub use thermocline_core::config::AutoCommit;
 pub use thermocline_core::engine::{KeyInfo, WriteOpts};
 pub use thermocline_core::{Key, KeyError, Stats, SyncLevel, Value};

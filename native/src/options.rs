@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use thermocline_core::cache::EvictionPolicy;
+use thermocline_core::config::{AutoCommit, ColdConfig};
 use thermocline_core::{Config, SyncLevel};
 
 /// Where the store gets `now`. Tests and the demo use [`ManualClock`] to move hours in a
@@ -59,14 +60,22 @@ pub struct Options {
     /// A warm segment is sealed, and a new one started, past this size.
     pub warm_segment_bytes_max: u64,
     pub clock: Arc<dyn Clock>,
+    /// Author and committer of the cold tier's commits.
+    pub author_name: String,
+    pub author_email: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            config: Config::default(),
+            config: Config {
+                cold: Some(ColdConfig::default()),
+                ..Config::default()
+            },
             warm_segment_bytes_max: 64 << 20,
             clock: Arc::new(SystemClock),
+            author_name: "Thermocline".into(),
+            author_email: "thermocline@localhost".into(),
         }
     }
 }
@@ -94,6 +103,30 @@ impl Options {
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// When flushed writes become git commits (the cold tier is on by default).
+    #[must_use]
+    pub fn auto_commit(mut self, mode: AutoCommit) -> Self {
+        self.config
+            .cold
+            .get_or_insert_with(ColdConfig::default)
+            .auto_commit = mode;
+        self
+    }
+
+    /// A store without the git cold tier: no `cold.git`, no `commit` level.
+    #[must_use]
+    pub fn without_cold_tier(mut self) -> Self {
+        self.config.cold = None;
+        self
+    }
+
+    #[must_use]
+    pub fn author(mut self, name: &str, email: &str) -> Self {
+        self.author_name = name.into();
+        self.author_email = email.into();
         self
     }
 

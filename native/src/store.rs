@@ -7,17 +7,22 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use thermocline_core::config::AutoCommit;
 use thermocline_core::engine::{KeyInfo, WriteOpts};
 use thermocline_core::recovery::{RecoveryReport, WalReplay};
 use thermocline_core::wal::Op;
 use thermocline_core::{Engine, Key, Lookup, Stats, SyncLevel, Value, WriteError};
 
+use crate::cold::{Author, ColdRepo, LogEntry, Version};
 use crate::driver::{self, Shared};
 use crate::error::Error;
 use crate::fsutil::{self, DirLock};
 use crate::options::Options;
 use crate::wal_file::{self, WalWriter};
 use crate::warm::{WARM_DIR, WarmStore};
+
+/// The cold tier's repository inside a store directory.
+pub(crate) const COLD_DIR: &str = "cold.git";
 
 /// What opening found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,6 +34,28 @@ pub struct OpenReport {
     pub warm_segments: u64,
     /// An interrupted write-behind flush that was cut: (segment, offset, bytes dropped).
     pub warm_cut: Option<(u32, u64, u64)>,
+    /// The cold tier's tip holds the store as of this sequence number.
+    pub cold_through_seq: u64,
+    /// Keys found only in the cold tier.
+    pub cold_keys: u64,
+    /// Files at the tip that are not values of this store (committed by hand), ignored.
+    pub cold_foreign_paths: u64,
+}
+
+/// [`thermocline_core::Stats`] plus what only the native host knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    #[serde(flatten)]
+    pub engine: Stats,
+    /// Size of `cold.git` on disk.
+    pub cold_git_bytes: u64,
+}
+
+impl std::ops::Deref for StoreStats {
+    type Target = Stats;
+    fn deref(&self) -> &Stats {
+        &self.engine
+    }
 }
 
 /// An embedded tiered key-value store in a directory. Share it between threads by reference
@@ -89,6 +116,21 @@ impl Store {
         let lock = DirLock::acquire(&dir)?;
         let now = thermocline_core::Millis(options.clock.now_ms());
         let mut engine = Engine::new(options.config.clone())?;
+        let cold = match options.config.cold {
+            Some(_) => {
+                let author = Author {
+                    name: options.author_name.clone(),
+                    email: options.author_email.clone(),
+                };
+                Some(Arc::new(ColdRepo::open(&dir.join(COLD_DIR), author)?))
+            }
+            None => None,
+        };
+        let cold_tip = match &cold {
+            Some(c) => c.tip()?,
+            None => None,
+        };
+        engine.restore_cold_through(cold_tip.as_ref().map_or(0, |t| t.through_seq));
 
         let (warm, found) = WarmStore::open(&dir.join(WARM_DIR), options.warm_segment_bytes_max)?;
         let mut report = OpenReport {
@@ -100,10 +142,25 @@ impl Store {
         for &(id, bytes) in &found.segments {
             engine.restore_warm_segment(id, bytes, Some(id) == active);
         }
+        report.cold_through_seq = cold_tip.as_ref().map_or(0, |t| t.through_seq);
+        if let Some(cold) = &cold {
+            // Keys at the tip that no warm record overrides live only in the cold tier.
+            let (keys, foreign) = cold.keys_at_tip()?;
+            report.cold_foreign_paths = foreign;
+            for (key, value_bytes) in keys {
+                if !found.entries.contains_key(&key) {
+                    engine.restore_cold(now, key, value_bytes);
+                    report.cold_keys += 1;
+                }
+            }
+        }
         for (key, (seq, put)) in found.entries {
-            if let Some((loc, value_bytes)) = put {
-                engine.restore_warm(now, key, seq, loc, value_bytes);
-                report.warm_keys += 1;
+            match put {
+                Some((loc, value_bytes)) => {
+                    engine.restore_warm(now, key, seq, loc, value_bytes);
+                    report.warm_keys += 1;
+                }
+                None => engine.restore_warm_tombstone(now, key, seq),
             }
         }
         engine.restore_warm_through(found.through_seq);
@@ -118,6 +175,7 @@ impl Store {
             WalWriter::new(wal_dir),
             Arc::clone(&options.clock),
             warm.reader(),
+            cold,
             dir,
         ));
         // Start the new WAL segment before anyone writes.
@@ -207,9 +265,8 @@ impl Store {
                 Lookup::Absent => return Ok(None),
                 Lookup::Warm(loc) => loc,
                 Lookup::Cold => {
-                    return Err(Error::LevelUnavailable {
-                        level: SyncLevel::Commit,
-                    });
+                    drop(g);
+                    return self.read_cold(key).map(Some);
                 }
             };
             drop(g);
@@ -238,6 +295,47 @@ impl Store {
             }
         }
         Err(last_err.unwrap_or(Error::Closed))
+    }
+
+    fn read_cold(&self, key: &str) -> Result<Value, Error> {
+        let cold = self.shared.cold.as_ref().ok_or(Error::Git {
+            op: "read",
+            detail: "no cold tier".into(),
+        })?;
+        let key = Key::new(key)?;
+        let value = cold.read_tip(&key)?.ok_or_else(|| Error::Git {
+            op: "read",
+            detail: format!("{key} is in the key directory's cold tier but not at the tip of main"),
+        })?;
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .engine
+            .handle_fetched_cold(now, &key, value.clone());
+        Ok(value)
+    }
+
+    fn cold(&self) -> Result<&ColdRepo, Error> {
+        self.shared.cold.as_deref().ok_or(Error::LevelUnavailable {
+            level: SyncLevel::Commit,
+            reason: "this store has no git cold tier",
+        })
+    }
+
+    /// The commits that changed `key`, newest first. Writes coalesced by write-behind between
+    /// two commits are one version: git holds what each commit saw.
+    pub fn history(&self, key: &str) -> Result<Vec<Version>, Error> {
+        self.cold()?.history(&Key::new(key)?)
+    }
+
+    /// `key`'s value at revision `rev`: a commit id (full or abbreviated), `HEAD~N`, `main`.
+    pub fn get_at(&self, key: &str, rev: &str) -> Result<Option<Value>, Error> {
+        self.cold()?.get_at(&Key::new(key)?, rev)
+    }
+
+    /// The newest `n` commits of the cold tier.
+    pub fn log(&self, n: usize) -> Result<Vec<LogEntry>, Error> {
+        self.cold()?.log(n)
     }
 
     /// Keys starting with `prefix`, sorted.
@@ -276,9 +374,14 @@ impl Store {
     }
 
     #[must_use]
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> StoreStats {
         let now = self.shared.now();
-        self.shared.lock().engine.stats(now)
+        let engine = self.shared.lock().engine.stats(now);
+        let cold_git_bytes = self.shared.cold.as_ref().map_or(0, |c| c.size_bytes());
+        StoreStats {
+            engine,
+            cold_git_bytes,
+        }
     }
 
     /// Where `key` lives and how it is used.
@@ -318,15 +421,37 @@ impl Store {
     }
 
     fn shutdown(&mut self) -> Result<(), Error> {
-        let Some(background) = self.background.take() else {
+        if self.background.is_none() {
             return Ok(());
+        }
+        // Unless commits are manual, what was flushed reaches git before the store closes, so
+        // `git log` right after a short-lived process shows its writes.
+        let commit = self
+            .shared
+            .lock()
+            .engine
+            .config()
+            .cold
+            .as_ref()
+            .is_some_and(|c| c.auto_commit != AutoCommit::Manual);
+        let result = self
+            .flush()
+            .and_then(|()| {
+                if commit {
+                    self.sync(SyncLevel::Commit)
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| {
+                let g = self.shared.lock();
+                self.shared
+                    .wait_until(g, |s| Shared::background_idle(s) && s.engine.is_quiescent())
+                    .map(drop)
+            });
+        let Some(background) = self.background.take() else {
+            return result;
         };
-        let result = self.flush().and_then(|()| {
-            let g = self.shared.lock();
-            self.shared
-                .wait_until(g, |s| Shared::background_idle(s) && s.engine.is_quiescent())
-                .map(drop)
-        });
         self.shared.stop_background();
         let _ = background.join();
         result
@@ -353,10 +478,8 @@ impl Store {
             match op(&mut g.engine, now) {
                 Ok(ticket) => break ticket,
                 Err(WriteError::Backpressure { .. }) => {
-                    let before = g.engine.stats(now).flushes;
-                    g = self
-                        .shared
-                        .wait_until(g, |s| s.engine.stats(now).flushes > before)?;
+                    let before = g.engine.flushes();
+                    g = self.shared.wait_until(g, |s| s.engine.flushes() > before)?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -172,14 +172,14 @@ fn import_then_export_round_trips() {
 #[test]
 fn shell_answers_one_line_per_command() {
     let dir = tempfile::tempdir().unwrap();
-    let script = "put a hello world\nget a\nget nothing\ndel a\nget a\nsync\nsync os\nbegin\nput t1 one\nput t2 two\ncommit\nget t2\nbogus\nput bad/../key v\ncommit\nput\n\nsync commit\n";
+    let script = "put a hello world\nget a\nget nothing\ndel a\nget a\nsync\nsync os\nbegin\nput t1 one\nput t2 two\ncommit\nget t2\nsync commit\nbogus\nput bad/../key v\ncommit\nput\n\nsync push\n";
     let o = run_stdin(dir.path(), &["shell"], script);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), script.lines().count(), "{out}");
     assert_eq!(
-        &lines[..12],
+        &lines[..13],
         [
             "ok",
             "value hello world",
@@ -192,11 +192,12 @@ fn shell_answers_one_line_per_command() {
             "ok",
             "ok",
             "ok",
-            "value two"
+            "value two",
+            "ok"
         ]
     );
-    for (i, line) in lines[12..].iter().enumerate() {
-        assert!(line.starts_with("err "), "line {}: {line}", 12 + i);
+    for (i, line) in lines[13..].iter().enumerate() {
+        assert!(line.starts_with("err "), "line {}: {line}", 13 + i);
     }
 }
 

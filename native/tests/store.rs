@@ -79,9 +79,10 @@ fn bad_input_gets_typed_errors() {
         })
     ));
     assert!(matches!(
-        store.put_with("k", "v", SyncLevel::Commit),
+        store.put_with("k", "v", SyncLevel::Push),
         Err(Error::LevelUnavailable {
-            level: SyncLevel::Commit
+            level: SyncLevel::Push,
+            ..
         })
     ));
     let msg = store.put("a//b", "x").unwrap_err().to_string();

@@ -11,6 +11,7 @@
 //! A write is applied to memory at once (later reads see it) and acknowledged only when the
 //! host reports that its WAL record reached the level the write asked for.
 
+mod cold;
 mod stats;
 mod wal_state;
 
@@ -30,6 +31,9 @@ use crate::time::Millis;
 use crate::value::Value;
 use crate::wal::{self, Op};
 use crate::write_behind::{DirtyRead, DirtySet};
+
+/// Why `push` is refused: pushing to a remote is a host's job that no host does yet.
+const PUSH_UNAVAILABLE: &str = "pushing to a remote is not supported by this store yet";
 
 /// Bytes a hot entry costs beyond its key and value: map slot, list links, counters.
 const HOT_ENTRY_OVERHEAD_BYTES: u64 = 64;
@@ -68,8 +72,11 @@ pub enum WriteError {
     ValueTooLarge { len: u64, max: u64 },
     #[error("transaction of {bytes} bytes is larger than the limit of {max}")]
     BatchTooLarge { bytes: u64, max: u64 },
-    #[error("sync level {level} needs the git cold tier, which this store does not have")]
-    LevelUnavailable { level: SyncLevel },
+    #[error("sync level {level} is not available: {reason}")]
+    LevelUnavailable {
+        level: SyncLevel,
+        reason: &'static str,
+    },
     #[error("{dirty_bytes} bytes wait for the warm tier (limit {max}); retry after a flush")]
     Backpressure { dirty_bytes: u64, max: u64 },
     #[error("store is poisoned by an earlier {op:?} failure ({class:?}); reopen it")]
@@ -132,6 +139,7 @@ pub struct Engine {
     dirty: DirtySet,
     wal: WalState,
     warm: WarmState,
+    cold: cold::ColdState,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     poisoned: Option<(HostOp, FailureClass)>,
@@ -159,6 +167,7 @@ impl Engine {
                 active_segment: None,
                 flush_wanted: false,
             },
+            cold: cold::ColdState::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             poisoned: None,
@@ -185,7 +194,13 @@ impl Engine {
         value_bytes: u64,
     ) {
         assert!(!self.started, "restore after start");
-        self.keydir.restore_warm(key, seq, loc, value_bytes, now);
+        self.keydir
+            .restore_warm(key.clone(), seq, loc, value_bytes, now);
+        if seq <= self.cold.through_seq {
+            self.keydir.committed(&key, seq);
+        } else {
+            self.restore_cold_pending(key, seq, Some(loc));
+        }
     }
 
     /// Size of a warm segment found at open; `active` if new records will be appended to it.
@@ -306,7 +321,7 @@ impl Engine {
             seq,
             level: opts.level,
         };
-        self.request(ticket);
+        self.request(now, ticket);
         if let Some(write) = self
             .wal
             .write_if_buffered_over(self.config.wal_buffer_bytes_max)
@@ -324,7 +339,7 @@ impl Engine {
             seq: self.wal.appended(),
             level,
         };
-        self.request(ticket);
+        self.request(now, ticket);
         self.maybe_flush(now, false);
         Ok(ticket)
     }
@@ -429,6 +444,7 @@ impl Engine {
             } => {
                 self.compacted(now, segment, &moves, &segment_bytes);
             }
+            Completion::ColdCommitted { id, commit } => self.cold_committed(now, id, commit),
             Completion::Failed { op, class } => {
                 if self.poisoned.is_none() {
                     self.poisoned = Some((op, class));
@@ -457,6 +473,8 @@ impl Engine {
                     policy::demote_hot(last_access, hits, now, tiers)
                 });
         }
+        self.maybe_commit(now);
+        self.maybe_demote_to_cold(now);
         self.maybe_compact();
     }
 
@@ -483,6 +501,9 @@ impl Engine {
         {
             at = at.min(d);
         }
+        if let Some(d) = self.commit_deadline() {
+            at = at.min(d);
+        }
         if self.wal.has_buffered() {
             // Buffered records are handed to the OS promptly even with no writer asking.
             at = Millis::ZERO;
@@ -499,8 +520,12 @@ impl Engine {
             SyncLevel::Memory => true,
             SyncLevel::Os => self.wal.written_seq() >= ticket.seq,
             SyncLevel::Fsync => self.wal.synced_seq() >= ticket.seq,
-            level @ (SyncLevel::Commit | SyncLevel::Push) => {
-                return Err(WriteError::LevelUnavailable { level });
+            SyncLevel::Commit => self.cold.through_seq >= ticket.seq,
+            level @ SyncLevel::Push => {
+                return Err(WriteError::LevelUnavailable {
+                    level,
+                    reason: PUSH_UNAVAILABLE,
+                });
             }
         };
         match (done, self.poisoned) {
@@ -547,6 +572,18 @@ impl Engine {
         self.poisoned
     }
 
+    /// Number of completed write-behind flushes (cheap, unlike [`Engine::stats`]).
+    #[must_use]
+    pub fn flushes(&self) -> u64 {
+        self.counters.flushes
+    }
+
+    /// The cold tier's tip holds the store as of this sequence number.
+    #[must_use]
+    pub fn cold_through_seq(&self) -> u64 {
+        self.cold.through_seq
+    }
+
     /// Every write so far is durable in the warm tier (no pending or in-flight batch).
     #[must_use]
     pub fn is_flushed(&self) -> bool {
@@ -561,6 +598,7 @@ impl Engine {
             && !self.dirty.flushing()
             && self.wal.is_idle()
             && self.warm.compacting.is_none()
+            && !self.cold.committing()
     }
 
     // ---- internals ----------------------------------------------------------------------
@@ -569,10 +607,17 @@ impl Engine {
         if let Some((op, class)) = self.poisoned {
             return Err(WriteError::Poisoned { op, class });
         }
-        if level >= SyncLevel::Commit {
-            return Err(WriteError::LevelUnavailable { level });
+        match level {
+            SyncLevel::Push => Err(WriteError::LevelUnavailable {
+                level,
+                reason: PUSH_UNAVAILABLE,
+            }),
+            SyncLevel::Commit if self.config.cold.is_none() => Err(WriteError::LevelUnavailable {
+                level,
+                reason: "this store has no git cold tier",
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn weight(key: &Key, value: &Value) -> u64 {
@@ -597,7 +642,7 @@ impl Engine {
         }
     }
 
-    fn request(&mut self, ticket: Ticket) {
+    fn request(&mut self, now: Millis, ticket: Ticket) {
         match ticket.level {
             SyncLevel::Memory => {}
             SyncLevel::Os => {
@@ -605,7 +650,10 @@ impl Engine {
                     self.actions.push_back(write);
                 }
             }
-            _ => self.actions.extend(self.wal.want_synced(ticket.seq)),
+            SyncLevel::Fsync => self.actions.extend(self.wal.want_synced(ticket.seq)),
+            // The commit itself makes the write durable (warm fdatasync, then git objects and
+            // ref), so no WAL sync is needed on the way.
+            SyncLevel::Commit | SyncLevel::Push => self.want_commit(now, ticket.seq),
         }
     }
 
@@ -668,6 +716,7 @@ impl Engine {
         }
         self.dirty.batch_done();
         self.warm.through_seq = through_seq;
+        self.cold_after_flush(now, &keys, locations);
         self.counters.flushes += 1;
         self.events.push_back(Event::Flushed {
             id,
@@ -682,7 +731,11 @@ impl Engine {
     }
 
     fn maybe_compact(&mut self) {
-        if self.poisoned.is_some() || self.warm.compacting.is_some() || self.dirty.flushing() {
+        if self.poisoned.is_some()
+            || self.warm.compacting.is_some()
+            || self.dirty.flushing()
+            || self.cold.committing()
+        {
             return;
         }
         let pick = policy::compaction_candidate(
@@ -711,6 +764,7 @@ impl Engine {
         );
         for (key, from, to) in moves {
             self.keydir.warm_moved(key, *from, *to);
+            self.cold_after_move(key, *from, *to);
         }
         for &(seg, bytes) in sizes {
             self.keydir.set_segment_total(seg, bytes);

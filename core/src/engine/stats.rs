@@ -42,6 +42,18 @@ pub struct Stats {
     /// Writes that replaced an unflushed write to the same key (no warm record of their own).
     pub coalesced_writes: u64,
     pub compactions: u64,
+    /// Keys whose newest version is in the cold tier (git), and of those, how many are only
+    /// there (demoted from warm).
+    pub cold_keys: u64,
+    pub cold_only_keys: u64,
+    /// Commits written by this process, the cold tier's tip sequence number, keys waiting for
+    /// the next commit, and the age of the last commit.
+    pub commits: u64,
+    pub cold_through_seq: u64,
+    pub cold_pending_keys: u64,
+    pub last_commit_age_ms: Option<u64>,
+    /// Warm values moved down to the cold tier only.
+    pub cold_demotions: u64,
     pub poisoned: bool,
 }
 
@@ -81,6 +93,14 @@ impl Engine {
             flushes: self.counters.flushes,
             coalesced_writes: self.dirty.coalesced(),
             compactions: self.counters.compactions,
+            cold_keys: self.keydir.cold_keys(),
+            cold_only_keys: self.keydir.cold_keys()
+                - self.keydir.demotion_candidates().count() as u64,
+            commits: self.cold.commits,
+            cold_through_seq: self.cold.through_seq,
+            cold_pending_keys: self.cold.pending_keys() as u64,
+            last_commit_age_ms: self.cold.last_commit_at.map(|t| now.since(t)),
+            cold_demotions: self.cold.demotions,
             poisoned: self.poisoned.is_some(),
         }
     }

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::*;
-use crate::config::WriteBehindConfig;
+use crate::config::{AutoCommit, ColdConfig, WriteBehindConfig};
 use crate::io::FlushBatch;
 use crate::recovery::WalReplay;
 
@@ -37,6 +37,11 @@ struct Sim {
     held: Vec<u64>,
     sync_actions: u64,
     flushes: Vec<FlushBatch>,
+    /// The cold tier: the tip's keys and values, and the number of commits.
+    git: BTreeMap<Key, Value>,
+    commits: u64,
+    hold_commits: bool,
+    held_commits: Vec<u64>,
 }
 
 impl Sim {
@@ -56,6 +61,10 @@ impl Sim {
             held: Vec::new(),
             sync_actions: 0,
             flushes: Vec::new(),
+            git: BTreeMap::new(),
+            commits: 0,
+            hold_commits: false,
+            held_commits: Vec::new(),
         };
         sim.run();
         sim
@@ -139,6 +148,30 @@ impl Sim {
                     );
                 }
                 Action::DeleteWarmSegment { .. } => {}
+                Action::CommitCold(batch) => {
+                    for e in &batch.entries {
+                        match e.warm {
+                            Some(loc) => {
+                                let (_, value, _) =
+                                    self.warm.get(&loc).cloned().expect("warm record");
+                                self.git.insert(e.key.clone(), value.expect("a value"));
+                            }
+                            None => {
+                                self.git.remove(&e.key);
+                            }
+                        }
+                    }
+                    if self.hold_commits {
+                        self.held_commits.push(batch.id);
+                    } else {
+                        self.commits += 1;
+                        let c = Completion::ColdCommitted {
+                            id: batch.id,
+                            commit: [0; 20],
+                        };
+                        self.e.handle_completion(self.now, c);
+                    }
+                }
             }
         }
     }
@@ -170,7 +203,15 @@ impl Sim {
                 self.e.handle_fetched(self.now, key, loc, value.clone());
                 Some(value)
             }
-            Lookup::Cold => panic!("no cold tier in these tests"),
+            Lookup::Cold => {
+                let value = self
+                    .git
+                    .get(key)
+                    .cloned()
+                    .expect("cold lookup names a committed key");
+                self.e.handle_fetched_cold(self.now, key, value.clone());
+                Some(value)
+            }
         }
     }
 
@@ -259,7 +300,8 @@ fn each_level_is_acknowledged_only_when_reached() {
     assert!(matches!(
         s.e.handle_put(s.now, k("d"), v("1"), SyncLevel::Commit),
         Err(WriteError::LevelUnavailable {
-            level: SyncLevel::Commit
+            level: SyncLevel::Commit,
+            ..
         })
     ));
 }
@@ -498,4 +540,148 @@ fn rarely_read_values_leave_memory_sooner_than_busy_ones() {
         !s.e.key_info("busy").expect("exists").hot,
         "an hour idle demotes anything"
     );
+}
+
+fn cold_config(mode: AutoCommit) -> Config {
+    Config {
+        cold: Some(ColdConfig {
+            auto_commit: mode,
+            ..ColdConfig::default()
+        }),
+        ..quiet_config()
+    }
+}
+
+#[test]
+fn commit_level_writes_are_acknowledged_once_committed() {
+    let mut s = Sim::new(cold_config(AutoCommit::Manual));
+    s.hold_commits = true;
+    let t = s.put("doc", "v1", SyncLevel::Commit);
+    assert_eq!(s.flushes.len(), 1, "a commit-level write flushes at once");
+    assert_eq!(
+        s.e.reached(t),
+        Ok(false),
+        "not before the commit is durable"
+    );
+    for id in core::mem::take(&mut s.held_commits) {
+        s.e.handle_completion(
+            s.now,
+            Completion::ColdCommitted {
+                id,
+                commit: [0; 20],
+            },
+        );
+        s.run();
+    }
+    assert_eq!(s.e.reached(t), Ok(true));
+    assert_eq!(s.git.get("doc"), Some(&v("v1")));
+    assert!(s.e.key_info("doc").expect("exists").cold);
+    // Without a cold tier the level is refused.
+    let mut plain = Sim::new(quiet_config());
+    assert!(matches!(
+        plain
+            .e
+            .handle_put(plain.now, k("x"), v("1"), SyncLevel::Commit),
+        Err(WriteError::LevelUnavailable { .. })
+    ));
+    assert!(matches!(
+        s.e.handle_put(s.now, k("x"), v("1"), SyncLevel::Push),
+        Err(WriteError::LevelUnavailable {
+            level: SyncLevel::Push,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn auto_commit_modes() {
+    // Immediate: every flush is a commit.
+    let mut s = Sim::new(cold_config(AutoCommit::Immediate));
+    s.put("a", "1", SyncLevel::Fsync);
+    s.e.handle_flush(s.now);
+    s.run();
+    assert_eq!(s.commits, 1);
+    // Debounced: a commit once flushes pause for the debounce, never later than max age.
+    let mut s = Sim::new(cold_config(AutoCommit::Debounced));
+    s.put("a", "1", SyncLevel::Fsync);
+    s.advance(5_000); // write-behind debounce: flushed
+    assert_eq!((s.flushes.len(), s.commits), (1, 0));
+    s.advance(4_999);
+    assert_eq!(s.commits, 0);
+    s.advance(1);
+    assert_eq!(s.commits, 1);
+    for i in 0..40 {
+        s.put("b", &alloc::format!("{i}"), SyncLevel::Fsync);
+        s.e.handle_flush(s.now);
+        s.run();
+        s.advance(1_000); // a flush every second keeps debounce from firing
+    }
+    assert_eq!(s.commits, 2, "max age forced one commit within 30 s");
+    // Manual: only sync(commit).
+    let mut s = Sim::new(cold_config(AutoCommit::Manual));
+    s.put("a", "1", SyncLevel::Fsync);
+    s.advance(5_000);
+    s.advance(60_000);
+    assert_eq!(s.commits, 0);
+    let t = s.e.handle_sync(s.now, SyncLevel::Commit).expect("sync");
+    s.run();
+    assert_eq!((s.commits, s.e.reached(t)), (1, Ok(true)));
+    // Nothing new: sync(commit) is reached without an empty commit.
+    let t = s.e.handle_sync(s.now, SyncLevel::Commit).expect("sync");
+    s.run();
+    assert_eq!((s.commits, s.e.reached(t)), (1, Ok(true)));
+}
+
+#[test]
+fn coalesced_writes_are_one_version_and_deletes_remove() {
+    let mut s = Sim::new(cold_config(AutoCommit::Manual));
+    for i in 0..5 {
+        s.put("doc", &alloc::format!("v{i}"), SyncLevel::Memory);
+    }
+    s.put("gone", "x", SyncLevel::Memory);
+    s.e.handle_sync(s.now, SyncLevel::Commit).expect("sync");
+    s.run();
+    assert_eq!(s.git.get("doc"), Some(&v("v4")));
+    s.e.handle_delete(s.now, k("gone"), SyncLevel::Commit)
+        .expect("delete");
+    s.run();
+    assert_eq!(s.commits, 2);
+    assert!(!s.git.contains_key("gone"));
+}
+
+#[test]
+fn idle_committed_values_move_to_cold_and_come_back_when_read() {
+    let mut s = Sim::new(cold_config(AutoCommit::Immediate));
+    s.put("old", "data", SyncLevel::Commit);
+    s.put("fresh", "data", SyncLevel::Commit);
+    let day = 24 * 60 * 60 * 1000;
+    s.advance(day - 60_000);
+    s.get("fresh"); // read recently: stays warm
+    s.advance(120_000);
+    let old = s.e.key_info("old").expect("exists");
+    assert!(old.cold && !old.warm && !old.hot, "{old:?}");
+    assert!(s.e.key_info("fresh").expect("exists").warm);
+    assert_eq!(s.e.handle_get(s.now, "old"), Lookup::Cold);
+    assert_eq!(s.get("old"), Some(v("data")));
+    assert!(
+        s.e.key_info("old").expect("exists").hot,
+        "a cold hit promotes"
+    );
+    assert_eq!(s.e.stats(s.now).cold_demotions, 1);
+}
+
+#[test]
+fn tombstones_stay_until_the_deletion_is_committed() {
+    let mut s = Sim::new(cold_config(AutoCommit::Manual));
+    s.put("k", "v", SyncLevel::Commit);
+    let t =
+        s.e.handle_delete(s.now, k("k"), SyncLevel::Fsync)
+            .expect("delete");
+    s.run();
+    s.e.handle_flush(s.now);
+    s.run();
+    assert!(!s.e.tombstone_droppable(t.seq), "git still has the value");
+    s.e.handle_sync(s.now, SyncLevel::Commit).expect("sync");
+    s.run();
+    assert!(s.e.tombstone_droppable(t.seq));
 }

@@ -5,6 +5,7 @@
 mod demo;
 mod jsonl;
 mod shell;
+mod time;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ struct Cli {
     /// Store directory [default: $THERMOCLINE_DIR, else ./thermocline-data]
     #[arg(long, global = true)]
     dir: Option<PathBuf>,
-    /// Durability of writes: memory, os or fsync (commit and push arrive with the git tier)
+    /// Durability of writes: memory, os, fsync or commit (a git commit)
     #[arg(long, global = true, default_value = "fsync", value_parser = parse_level)]
     sync: SyncLevel,
     #[command(subcommand)]
@@ -36,7 +37,21 @@ enum Command {
     /// Write VALUE (or stdin when absent) under KEY
     Put { key: String, value: Option<String> },
     /// Print the value's bytes; "not found: KEY" and exit 1 when absent
-    Get { key: String },
+    Get {
+        key: String,
+        /// Read the value at a git revision: a commit id (full or abbreviated), HEAD~N, main
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// The commits that changed KEY: id, time, size or "deleted", newest first
+    History { key: String },
+    /// Recent commits of the cold tier: id, time, keys changed
+    Log {
+        #[arg(short = 'n', default_value_t = 10)]
+        n: usize,
+    },
+    /// Raise everything written so far to LEVEL (default: --sync)
+    Sync { level: Option<String> },
     /// Delete KEY
     Del { key: String },
     /// List keys starting with PREFIX, one a line, sorted
@@ -106,9 +121,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store.close()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Get { key } => {
+        Command::Get { key, at } => {
             let store = open(&cli)?;
-            match store.get(key)? {
+            let value = match at {
+                Some(rev) => store.get_at(key, rev)?,
+                None => store.get(key)?,
+            };
+            match value {
                 Some(v) => {
                     io::stdout()
                         .write_all(&v)
@@ -120,6 +139,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::History { key } => {
+            let store = open(&cli)?;
+            let mut out = io::stdout().lock();
+            for v in store.history(key)? {
+                let size = v
+                    .size
+                    .map_or("deleted".to_owned(), |n| format!("{n} bytes"));
+                writeln!(out, "{} {} {size}", v.commit, time::iso8601(v.time_secs))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log { n } => {
+            let store = open(&cli)?;
+            let mut out = io::stdout().lock();
+            for c in store.log(*n)? {
+                writeln!(
+                    out,
+                    "{} {} {}",
+                    c.commit,
+                    time::iso8601(c.time_secs),
+                    c.summary
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { level } => {
+            let store = open(&cli)?;
+            let level = match level {
+                Some(l) => parse_level(l).map_err(anyhow::Error::msg)?,
+                None => cli.sync,
+            };
+            store.sync(level)?;
+            store.close()?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Del { key } => {
             let store = open(&cli)?;
@@ -169,8 +223,12 @@ fn check(dir: &std::path::Path) -> Result<ExitCode> {
     let report = thermocline::check::check(dir)
         .with_context(|| format!("cannot check {}", dir.display()))?;
     println!(
-        "wal: {} segments, {} records to replay; warm: {} segments, {} records",
-        report.wal_segments, report.wal_records, report.warm_segments, report.warm_records
+        "wal: {} segments, {} records to replay; warm: {} segments, {} records; cold: {} objects verified",
+        report.wal_segments,
+        report.wal_records,
+        report.warm_segments,
+        report.warm_records,
+        report.cold_objects
     );
     if let Some((segment, offset, bytes)) = report.wal_torn_tail {
         println!(
@@ -202,7 +260,15 @@ pub(crate) fn print_stats(store: &Store, json: bool) -> Result<()> {
         "warm        {} keys, {} live of {} bytes in {} segments",
         s.warm_keys, s.warm_live_bytes, s.warm_file_bytes, s.warm_segments
     );
-    println!("cold        (the git tier is not part of this build yet)");
+    let last = s
+        .last_commit_age_ms
+        .map_or("none this session".to_owned(), |ms| {
+            format!("{} s ago", ms / 1000)
+        });
+    println!(
+        "cold        {} keys ({} only in git); {} commits this session, last {last}; cold.git {} bytes; {} keys wait for the next commit",
+        s.cold_keys, s.cold_only_keys, s.commits, s.cold_git_bytes, s.cold_pending_keys
+    );
     println!(
         "reads       {} hot hits, {} warm hits, {} misses",
         s.hits_hot, s.hits_warm, s.misses

@@ -1,0 +1,12 @@
+//! The cold tier: a bare git repository `DIR/cold.git`, branch `main`.
+//!
+//! Written in-process: each cold commit is one pack (blobs, the trees along changed paths, the
+//! commit) made durable before the ref moves, through a lock file, rename and directory fsync.
+//! Read in-process through gix's object database. `docs/cold-format.md` documents the layout.
+
+pub(crate) mod objects;
+pub(crate) mod parse;
+mod repo;
+
+pub(crate) use repo::{Author, ColdRepo};
+pub use repo::{LogEntry, Version};

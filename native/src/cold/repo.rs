@@ -1,0 +1,692 @@
+//! The repository: open (or create), read the tip, commit durably, history.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thermocline_core::cold::{key_to_path, path_to_key};
+use thermocline_core::{Key, Value};
+
+use super::objects::{
+    self, Kind, Object, Oid, Signature, TreeEntry, encode_commit, encode_tree, hex,
+};
+use super::parse::{self, CommitInfo};
+use crate::error::Error;
+use crate::fsutil::fsync_dir;
+
+pub(crate) const BRANCH_REF: &str = "refs/heads/main";
+
+/// Author and committer of the store's commits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// One version of a key in the history: the commit that changed it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Version {
+    /// Full commit id (hex).
+    pub commit: String,
+    /// Commit time, seconds since the Unix epoch.
+    pub time_secs: i64,
+    /// Value size in bytes, or `None` when this commit deleted the key.
+    pub size: Option<u64>,
+}
+
+/// One commit of `log`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LogEntry {
+    pub commit: String,
+    pub time_secs: i64,
+    /// The commit's subject line: which keys changed.
+    pub summary: String,
+}
+
+/// The tip of `main`.
+#[derive(Clone, Debug)]
+pub(crate) struct Tip {
+    pub commit: Oid,
+    pub info: CommitInfo,
+    /// The store as of this sequence number (0 for a commit made by someone else).
+    pub through_seq: u64,
+}
+
+/// Steps of a durable commit, named for crash tests (`THERMOCLINE_FAILPOINT=cold-commit:N`
+/// aborts the process after step N; see `native/tests/cold.rs`).
+const STEPS: [&str; 9] = [
+    "objects built",
+    "pack written",
+    "index written",
+    "pack renamed",
+    "index renamed",
+    "pack directory synced",
+    "ref lock written",
+    "ref renamed",
+    "refs directory synced",
+];
+
+fn failpoint(step: usize) {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("THERMOCLINE_FAILPOINT")
+            .ok()?
+            .strip_prefix("cold-commit:")?
+            .parse()
+            .ok()
+    });
+    if *at == Some(step) {
+        eprintln!(
+            "failpoint: aborting after cold commit step {step} ({})",
+            STEPS[step]
+        );
+        std::process::abort();
+    }
+}
+
+fn git_err(op: &'static str) -> impl Fn(String) -> Error {
+    move |detail| Error::Git { op, detail }
+}
+
+#[derive(Debug)]
+pub(crate) struct ColdRepo {
+    path: PathBuf,
+    repo: gix::ThreadSafeRepository,
+    author: Author,
+}
+
+impl ColdRepo {
+    /// Opens `path`, creating the repository if it does not exist, and removes what a killed
+    /// process may have left: a stale ref lock, temporary packs, a pack without its index.
+    pub(crate) fn open(path: &Path, author: Author) -> Result<ColdRepo, Error> {
+        if !path.join("HEAD").exists() {
+            init(path)?;
+        }
+        clean_stale(path)?;
+        Self::open_read_only(path, author)
+    }
+
+    /// Opens an existing repository and changes nothing (for `check`).
+    pub(crate) fn open_read_only(path: &Path, author: Author) -> Result<ColdRepo, Error> {
+        let repo = gix::open_opts(path, gix::open::Options::isolated())
+            .map_err(|e| Error::Git {
+                op: "open",
+                detail: e.to_string(),
+            })?
+            .into_sync();
+        Ok(ColdRepo {
+            path: path.to_path_buf(),
+            repo,
+            author,
+        })
+    }
+
+    fn local(&self) -> gix::Repository {
+        let mut repo = self.repo.to_thread_local();
+        repo.object_cache_size_if_unset(4 << 20);
+        repo
+    }
+
+    fn read(repo: &gix::Repository, oid: &Oid) -> Result<(Kind, Vec<u8>), Error> {
+        let id = gix::ObjectId::from_bytes_or_panic(oid);
+        let obj = repo
+            .find_object(id)
+            .map_err(|e| Error::Git {
+                op: "read object",
+                detail: format!("{}: {e}", hex(oid)),
+            })?
+            .detach();
+        let kind = match obj.kind {
+            gix::object::Kind::Commit => Kind::Commit,
+            gix::object::Kind::Tree => Kind::Tree,
+            gix::object::Kind::Blob => Kind::Blob,
+            gix::object::Kind::Tag => {
+                return Err(Error::Git {
+                    op: "read object",
+                    detail: format!("{} is a tag", hex(oid)),
+                });
+            }
+        };
+        Ok((kind, obj.data))
+    }
+
+    fn read_commit(repo: &gix::Repository, oid: &Oid) -> Result<CommitInfo, Error> {
+        match Self::read(repo, oid)? {
+            (Kind::Commit, data) => parse::commit(&data).map_err(git_err("parse commit")),
+            _ => Err(Error::Git {
+                op: "read commit",
+                detail: format!("{} is not a commit", hex(oid)),
+            }),
+        }
+    }
+
+    fn read_tree(repo: &gix::Repository, oid: &Oid) -> Result<Vec<TreeEntry>, Error> {
+        match Self::read(repo, oid)? {
+            (Kind::Tree, data) => parse::tree_entries(&data).map_err(git_err("parse tree")),
+            _ => Err(Error::Git {
+                op: "read tree",
+                detail: format!("{} is not a tree", hex(oid)),
+            }),
+        }
+    }
+
+    fn tip_in(repo: &gix::Repository) -> Result<Option<Tip>, Error> {
+        let reference = repo
+            .try_find_reference(BRANCH_REF)
+            .map_err(|e| Error::Git {
+                op: "read ref",
+                detail: e.to_string(),
+            })?;
+        let Some(id) = reference.and_then(|r| r.try_id().map(|id| id.detach())) else {
+            return Ok(None);
+        };
+        let commit: Oid = id.as_slice().try_into().map_err(|_| Error::Git {
+            op: "read ref",
+            detail: "not a SHA-1 id".into(),
+        })?;
+        let info = Self::read_commit(repo, &commit)?;
+        let through_seq = parse::through_seq(&info.message).unwrap_or(0);
+        Ok(Some(Tip {
+            commit,
+            info,
+            through_seq,
+        }))
+    }
+
+    pub(crate) fn tip(&self) -> Result<Option<Tip>, Error> {
+        Self::tip_in(&self.local())
+    }
+
+    /// The blob at `path` under `tree`, if any.
+    fn lookup(repo: &gix::Repository, tree: &Oid, path: &str) -> Result<Option<Oid>, Error> {
+        let mut current = *tree;
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            let last = parts.peek().is_none();
+            let entries = Self::read_tree(repo, &current)?;
+            let Some(entry) = entries
+                .into_iter()
+                .find(|e| e.name == part.as_bytes() && e.is_tree != last)
+            else {
+                return Ok(None);
+            };
+            current = entry.oid;
+        }
+        Ok(Some(current))
+    }
+
+    fn blob(repo: &gix::Repository, oid: &Oid) -> Result<Vec<u8>, Error> {
+        match Self::read(repo, oid)? {
+            (Kind::Blob, data) => Ok(data),
+            _ => Err(Error::Git {
+                op: "read blob",
+                detail: format!("{} is not a blob", hex(oid)),
+            }),
+        }
+    }
+
+    /// `key`'s value at the tip of `main`.
+    pub(crate) fn read_tip(&self, key: &Key) -> Result<Option<Value>, Error> {
+        let repo = self.local();
+        let Some(tip) = Self::tip_in(&repo)? else {
+            return Ok(None);
+        };
+        match Self::lookup(&repo, &tip.info.tree, &key_to_path(key))? {
+            Some(oid) => Ok(Some(Value::from(Self::blob(&repo, &oid)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every key at the tip with its value size. Paths the mapping does not produce (files a
+    /// person committed by hand) are skipped and counted.
+    pub(crate) fn keys_at_tip(&self) -> Result<(Vec<(Key, u64)>, u64), Error> {
+        let repo = self.local();
+        let Some(tip) = Self::tip_in(&repo)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut out = Vec::new();
+        let mut foreign = 0;
+        let mut stack = vec![(String::new(), tip.info.tree)];
+        while let Some((prefix, tree)) = stack.pop() {
+            for e in Self::read_tree(&repo, &tree)? {
+                let name = String::from_utf8_lossy(&e.name);
+                let path = if prefix.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                if e.is_tree {
+                    stack.push((path, e.oid));
+                    continue;
+                }
+                match path_to_key(&path) {
+                    Ok(key) => {
+                        let id = gix::ObjectId::from_bytes_or_panic(&e.oid);
+                        let header = repo.find_header(id).map_err(|err| Error::Git {
+                            op: "read object header",
+                            detail: format!("{path}: {err}"),
+                        })?;
+                        out.push((key, header.size()));
+                    }
+                    Err(_) => foreign += 1,
+                }
+            }
+        }
+        Ok((out, foreign))
+    }
+
+    /// Writes one commit on `main` applying `changes` (a value, or `None` to delete), durably:
+    /// one pack with its index, then the ref through a lock file. Returns the commit id.
+    pub(crate) fn commit(
+        &self,
+        changes: &[(Key, Option<Vec<u8>>)],
+        through_seq: u64,
+        time_ms: u64,
+    ) -> Result<Oid, Error> {
+        let repo = self.local();
+        let tip = Self::tip_in(&repo)?;
+        let mut new_objects = Vec::new();
+        let mut by_path: BTreeMap<String, Option<Oid>> = BTreeMap::new();
+        for (key, value) in changes {
+            let oid = value.as_ref().map(|v| {
+                let blob = Object::new(Kind::Blob, v.clone());
+                let oid = blob.oid;
+                new_objects.push(blob);
+                oid
+            });
+            by_path.insert(key_to_path(key), oid);
+        }
+        let base = tip.as_ref().map(|t| t.info.tree);
+        let refs: BTreeMap<&str, Option<Oid>> =
+            by_path.iter().map(|(p, o)| (p.as_str(), *o)).collect();
+        let tree = match build_tree(&repo, base, &refs, &mut new_objects)? {
+            Some(tree) => tree,
+            None => {
+                let empty = Object::new(Kind::Tree, Vec::new());
+                let oid = empty.oid;
+                new_objects.push(empty);
+                oid
+            }
+        };
+        let sig = Signature {
+            name: self.author.name.clone(),
+            email: self.author.email.clone(),
+            time_secs: (time_ms / 1000) as i64,
+        };
+        let message = commit_message(changes, through_seq);
+        let commit = Object::new(
+            Kind::Commit,
+            encode_commit(&tree, tip.as_ref().map(|t| &t.commit), &sig, &sig, &message),
+        );
+        let commit_id = commit.oid;
+        new_objects.push(commit);
+        dedup(&mut new_objects);
+        failpoint(0);
+        self.write_pack(&objects::write_pack(&new_objects))?;
+        self.update_ref(&commit_id)?;
+        Ok(commit_id)
+    }
+
+    fn write_pack(&self, pack: &objects::Pack) -> Result<(), Error> {
+        let dir = self.path.join("objects/pack");
+        let name = format!("pack-{}", hex(&pack.checksum));
+        let io = |op: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(op, p, e)
+        };
+        let tmp_pack = dir.join(format!("tmp-{name}.pack"));
+        let tmp_idx = dir.join(format!("tmp-{name}.idx"));
+        write_synced(&tmp_pack, &pack.pack).map_err(io("write", &tmp_pack))?;
+        failpoint(1);
+        write_synced(&tmp_idx, &pack.index).map_err(io("write", &tmp_idx))?;
+        failpoint(2);
+        // The pack goes first: git and gix only look at packs that have an index.
+        let final_pack = dir.join(format!("{name}.pack"));
+        fs::rename(&tmp_pack, &final_pack).map_err(io("rename", &tmp_pack))?;
+        failpoint(3);
+        let final_idx = dir.join(format!("{name}.idx"));
+        fs::rename(&tmp_idx, &final_idx).map_err(io("rename", &tmp_idx))?;
+        failpoint(4);
+        fsync_dir(&dir).map_err(io("fsync", &dir))?;
+        failpoint(5);
+        Ok(())
+    }
+
+    fn update_ref(&self, commit: &Oid) -> Result<(), Error> {
+        let ref_path = self.path.join(BRANCH_REF);
+        let dir = ref_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.path.clone());
+        let lock = ref_path.with_extension("lock");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+            .map_err(|e| Error::io("create", &lock, e))?;
+        file.write_all(format!("{}\n", hex(commit)).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("write", &lock, e))?;
+        failpoint(6);
+        fs::rename(&lock, &ref_path).map_err(|e| Error::io("rename", &lock, e))?;
+        failpoint(7);
+        fsync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+        failpoint(8);
+        Ok(())
+    }
+
+    /// The commits on `main` that changed `key`, newest first.
+    pub(crate) fn history(&self, key: &Key) -> Result<Vec<Version>, Error> {
+        let repo = self.local();
+        let path = key_to_path(key);
+        let mut out = Vec::new();
+        let Some(tip) = Self::tip_in(&repo)? else {
+            return Ok(out);
+        };
+        let mut current = Some((tip.commit, tip.info));
+        while let Some((id, info)) = current {
+            let here = Self::lookup(&repo, &info.tree, &path)?;
+            let parent = match info.parents.first() {
+                Some(p) => Some((*p, Self::read_commit(&repo, p)?)),
+                None => None,
+            };
+            let before = match &parent {
+                Some((_, p)) => Self::lookup(&repo, &p.tree, &path)?,
+                None => None,
+            };
+            if here != before {
+                let size = match here {
+                    Some(oid) => {
+                        let header = repo
+                            .find_header(gix::ObjectId::from_bytes_or_panic(&oid))
+                            .map_err(|e| Error::Git {
+                                op: "read object header",
+                                detail: e.to_string(),
+                            })?;
+                        Some(header.size())
+                    }
+                    None => None,
+                };
+                out.push(Version {
+                    commit: hex(&id),
+                    time_secs: info.time_secs,
+                    size,
+                });
+            }
+            current = parent;
+        }
+        Ok(out)
+    }
+
+    /// `key`'s value at revision `rev` (a full or abbreviated commit id, `HEAD~N`, `main`, ...).
+    pub(crate) fn get_at(&self, key: &Key, rev: &str) -> Result<Option<Value>, Error> {
+        let repo = self.local();
+        let id = repo
+            .rev_parse_single(rev)
+            .map_err(|e| Error::Revision {
+                rev: rev.to_owned(),
+                detail: e.to_string(),
+            })?
+            .detach();
+        let oid: Oid = id.as_slice().try_into().map_err(|_| Error::Revision {
+            rev: rev.to_owned(),
+            detail: "not a SHA-1 id".into(),
+        })?;
+        let info = Self::read_commit(&repo, &oid)?;
+        match Self::lookup(&repo, &info.tree, &key_to_path(key))? {
+            Some(blob) => Ok(Some(Value::from(Self::blob(&repo, &blob)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest `n` commits of `main`.
+    pub(crate) fn log(&self, n: usize) -> Result<Vec<LogEntry>, Error> {
+        let repo = self.local();
+        let mut out = Vec::new();
+        let mut next = Self::tip_in(&repo)?.map(|t| (t.commit, t.info));
+        while let Some((id, info)) = next {
+            if out.len() == n {
+                break;
+            }
+            out.push(LogEntry {
+                commit: hex(&id),
+                time_secs: info.time_secs,
+                summary: info.message.lines().next().unwrap_or("").to_owned(),
+            });
+            next = match info.parents.first() {
+                Some(p) => Some((*p, Self::read_commit(&repo, p)?)),
+                None => None,
+            };
+        }
+        Ok(out)
+    }
+
+    /// Bytes the repository takes on disk.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            fs::read_dir(p).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => walk(&e.path()),
+                        _ => e.metadata().map_or(0, |m| m.len()),
+                    })
+                    .sum()
+            })
+        }
+        walk(&self.path)
+    }
+
+    /// Checks every object reachable from `main`: it exists, has the right type, decodes, and
+    /// its content hashes to its id. Returns the number of objects checked.
+    pub(crate) fn verify(&self) -> Result<u64, Error> {
+        let repo = self.local();
+        let Some(tip) = Self::tip_in(&repo)? else {
+            return Ok(0);
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: Vec<(Oid, Kind)> = vec![(tip.commit, Kind::Commit)];
+        while let Some((oid, want)) = todo.pop() {
+            if !seen.insert(oid) {
+                continue;
+            }
+            let (kind, data) = Self::read(&repo, &oid)?;
+            let bad = |detail: String| Error::Git {
+                op: "verify",
+                detail: format!("object {}: {detail}", hex(&oid)),
+            };
+            if kind != want {
+                return Err(bad(format!("expected a {want:?}, found a {kind:?}")));
+            }
+            if objects::object_id(kind, &data) != oid {
+                return Err(bad("content does not hash to its id".into()));
+            }
+            match kind {
+                Kind::Commit => {
+                    let info = parse::commit(&data).map_err(bad)?;
+                    todo.push((info.tree, Kind::Tree));
+                    todo.extend(info.parents.into_iter().map(|p| (p, Kind::Commit)));
+                }
+                Kind::Tree => {
+                    for e in parse::tree_entries(&data).map_err(bad)? {
+                        todo.push((e.oid, if e.is_tree { Kind::Tree } else { Kind::Blob }));
+                    }
+                }
+                Kind::Blob => {}
+            }
+        }
+        Ok(seen.len() as u64)
+    }
+}
+
+/// Rebuilds the trees along the changed paths under `base`; `None` when the result is empty.
+fn build_tree(
+    repo: &gix::Repository,
+    base: Option<Oid>,
+    changes: &BTreeMap<&str, Option<Oid>>,
+    out: &mut Vec<Object>,
+) -> Result<Option<Oid>, Error> {
+    let mut entries: BTreeMap<Vec<u8>, TreeEntry> = match base {
+        Some(oid) => ColdRepo::read_tree(repo, &oid)?
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut subdirs: BTreeMap<&str, BTreeMap<&str, Option<Oid>>> = BTreeMap::new();
+    for (&path, &change) in changes {
+        match path.split_once('/') {
+            None => match change {
+                Some(oid) => {
+                    entries.insert(
+                        path.as_bytes().to_vec(),
+                        TreeEntry {
+                            name: path.as_bytes().to_vec(),
+                            is_tree: false,
+                            oid,
+                        },
+                    );
+                }
+                None => {
+                    entries.remove(path.as_bytes());
+                }
+            },
+            Some((dir, rest)) => {
+                subdirs.entry(dir).or_default().insert(rest, change);
+            }
+        }
+    }
+    for (dir, sub) in subdirs {
+        let base_sub = entries
+            .get(dir.as_bytes())
+            .filter(|e| e.is_tree)
+            .map(|e| e.oid);
+        match build_tree(repo, base_sub, &sub, out)? {
+            Some(oid) => {
+                entries.insert(
+                    dir.as_bytes().to_vec(),
+                    TreeEntry {
+                        name: dir.as_bytes().to_vec(),
+                        is_tree: true,
+                        oid,
+                    },
+                );
+            }
+            None => {
+                entries.remove(dir.as_bytes());
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut list: Vec<TreeEntry> = entries.into_values().collect();
+    let tree = Object::new(Kind::Tree, encode_tree(&mut list));
+    let oid = tree.oid;
+    out.push(tree);
+    Ok(Some(oid))
+}
+
+fn dedup(objects: &mut Vec<Object>) {
+    let mut seen = std::collections::HashSet::new();
+    objects.retain(|o| seen.insert(o.oid));
+}
+
+/// Subject naming the keys (abbreviated past a few), a body listing up to 100, and the
+/// `Thermocline-Seq` trailer that recovery reads.
+fn commit_message(changes: &[(Key, Option<Vec<u8>>)], through_seq: u64) -> String {
+    const SUBJECT_KEYS: usize = 3;
+    const BODY_KEYS: usize = 100;
+    let names: Vec<&str> = changes
+        .iter()
+        .take(SUBJECT_KEYS)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut subject = format!(
+        "{} {}: {}",
+        changes.len(),
+        if changes.len() == 1 { "key" } else { "keys" },
+        names.join(", ")
+    );
+    if changes.len() > SUBJECT_KEYS {
+        subject += &format!(" and {} more", changes.len() - SUBJECT_KEYS);
+    }
+    let mut body = String::new();
+    for (key, value) in changes.iter().take(BODY_KEYS) {
+        body += &format!("{} {key}\n", if value.is_some() { "put" } else { "delete" });
+    }
+    if changes.len() > BODY_KEYS {
+        body += &format!("... and {} more\n", changes.len() - BODY_KEYS);
+    }
+    format!("{subject}\n\n{body}\nThermocline-Seq: {through_seq}\n")
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Creates the bare repository under a temporary name and renames it into place, so a crash
+/// never leaves half a repository.
+fn init(path: &Path) -> Result<(), Error> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("git.tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+    }
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |e| Error::io(op, p, e)
+    };
+    for dir in ["objects/pack", "objects/info", "refs/heads", "refs/tags"] {
+        fs::create_dir_all(tmp.join(dir)).map_err(io("create", &tmp.join(dir)))?;
+    }
+    // core.fsync makes `git` itself (maintenance, a person's commands) as careful as we are.
+    let files: [(&str, &str); 3] = [
+        ("HEAD", "ref: refs/heads/main\n"),
+        (
+            "config",
+            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tfsync = objects,reference\n\tfsyncMethod = fsync\n[gc]\n\tauto = 0\n",
+        ),
+        (
+            "description",
+            "Thermocline cold tier: one commit per cold flush; see docs/cold-format.md\n",
+        ),
+    ];
+    for (name, text) in files {
+        write_synced(&tmp.join(name), text.as_bytes()).map_err(io("write", &tmp.join(name)))?;
+    }
+    for dir in [
+        "objects/pack",
+        "objects/info",
+        "objects",
+        "refs/heads",
+        "refs/tags",
+        "refs",
+        "",
+    ] {
+        fsync_dir(&tmp.join(dir)).map_err(io("fsync", &tmp.join(dir)))?;
+    }
+    fs::rename(&tmp, path).map_err(io("rename", &tmp))?;
+    fsync_dir(parent).map_err(io("fsync", parent))
+}
+
+fn clean_stale(path: &Path) -> Result<(), Error> {
+    let lock = path.join(BRANCH_REF).with_extension("lock");
+    if lock.exists() {
+        fs::remove_file(&lock).map_err(|e| Error::io("remove stale", &lock, e))?;
+    }
+    let pack_dir = path.join("objects/pack");
+    let entries = fs::read_dir(&pack_dir).map_err(|e| Error::io("list", &pack_dir, e))?;
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let orphan_pack = name.ends_with(".pack") && !p.with_extension("idx").exists();
+        if name.starts_with("tmp-") || orphan_pack {
+            fs::remove_file(&p).map_err(|e| Error::io("remove stale", &p, e))?;
+        }
+    }
+    Ok(())
+}
