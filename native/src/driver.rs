@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use thermocline_core::io::{Action, ColdBatch, Completion, HostOp};
-use thermocline_core::{Engine, Millis, Ticket};
+use thermocline_core::{Engine, Millis, Ticket, WriteError};
 
 use crate::cold::ColdRepo;
 use crate::error::{Error, classify};
@@ -162,10 +162,22 @@ impl Shared {
     ) -> Result<MutexGuard<'a, State>, Error> {
         loop {
             g = self.drain(g);
-            if g.engine.reached(ticket)? {
+            if g.engine.reached(ticket).map_err(|e| Self::error(&g, e))? {
                 return Ok(g);
             }
             g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// A write error with the I/O failure behind a poisoning attached.
+    pub(crate) fn error(g: &State, e: WriteError) -> Error {
+        match Error::from(e) {
+            Error::Poisoned { op, class, .. } => Error::Poisoned {
+                op,
+                class,
+                detail: g.failure.clone().unwrap_or_default(),
+            },
+            other => other,
         }
     }
 
@@ -181,7 +193,8 @@ impl Shared {
                 return Ok(g);
             }
             if let Some((op, class)) = g.engine.poisoned() {
-                return Err(Error::Poisoned { op, class });
+                let detail = g.failure.clone().unwrap_or_default();
+                return Err(Error::Poisoned { op, class, detail });
             }
             g = self
                 .cond
@@ -365,6 +378,7 @@ fn commit_cold(shared: &Shared, batch: &ColdBatch) -> std::io::Result<Completion
     let commit = cold
         .commit(&changes, batch.through_seq, shared.now().0)
         .map_err(to_io)?;
+    cold.maybe_repack();
     Ok(Completion::ColdCommitted {
         id: batch.id,
         commit,

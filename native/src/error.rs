@@ -27,10 +27,14 @@ pub enum Error {
         reason: &'static str,
     },
     #[error(
-        "store is poisoned by an earlier failure ({op:?}, {class:?}) and refuses writes; \
-         reopen it to recover"
+        "store is poisoned by an earlier failure ({op:?}, {class:?}: {detail}) and refuses \
+         writes; reopen it to recover"
     )]
-    Poisoned { op: HostOp, class: FailureClass },
+    Poisoned {
+        op: HostOp,
+        class: FailureClass,
+        detail: String,
+    },
     #[error("store {} is locked by {}", dir.display(), holder(*pid))]
     Locked { dir: PathBuf, pid: Option<u32> },
     #[error("disk full while trying to {op} {}", path.display())]
@@ -76,6 +80,13 @@ fn holder(pid: Option<u32>) -> String {
 }
 
 impl Error {
+    /// Damage to the store's files (as opposed to a refusal, a lock, or an I/O failure):
+    /// what [`crate::RecoveryMode::FromGit`] rebuilds from.
+    #[must_use]
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::Corrupt { .. } | Error::Wal(_))
+    }
+
     /// Wraps an I/O error, telling a full disk apart.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         let path = path.into();
@@ -98,7 +109,11 @@ impl From<WriteError> for Error {
             WriteError::LevelUnavailable { level, reason } => {
                 Error::LevelUnavailable { level, reason }
             }
-            WriteError::Poisoned { op, class } => Error::Poisoned { op, class },
+            WriteError::Poisoned { op, class } => Error::Poisoned {
+                op,
+                class,
+                detail: String::new(),
+            },
             // The store waits out backpressure itself; reaching here is a bug.
             other => unreachable!("write error handled inside the store: {other}"),
         }

@@ -23,6 +23,7 @@ mod driver;
 mod error;
 mod fsutil;
 mod options;
+mod rebuild;
 mod store;
 mod wal_file;
 mod warm;
@@ -31,7 +32,8 @@ pub mod check;
 
 pub use cold::{LogEntry, Version};
 pub use error::Error;
-pub use options::{Clock, ManualClock, Options, SystemClock};
+pub use options::{Clock, ManualClock, Options, RecoveryMode, SystemClock};
+pub use rebuild::{LostWrite, Rebuilt};
 pub use store::{Batch, OpenReport, Store, StoreStats};
 pub use thermocline_core::cache::EvictionPolicy;
 pub use thermocline_core::config::AutoCommit;

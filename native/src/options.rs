@@ -63,6 +63,21 @@ pub struct Options {
     /// Author and committer of the cold tier's commits.
     pub author_name: String,
     pub author_email: String,
+    /// What to do when the WAL or the warm tier is damaged beyond repair.
+    pub recovery: RecoveryMode,
+}
+
+/// What opening does with damage it cannot repair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Refuse to open, naming the damage. Nothing is changed on disk.
+    #[default]
+    Strict,
+    /// Rebuild from the tip of the cold tier's `main`: the damaged `wal/` and `warm/` are moved
+    /// aside (kept, never deleted), and the open report lists every write after that commit
+    /// that could still be read from them — those writes are lost from the store. Writes in
+    /// unreadable regions cannot be listed; the report names those regions.
+    FromGit,
 }
 
 impl Default for Options {
@@ -76,6 +91,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             author_name: "Thermocline".into(),
             author_email: "thermocline@localhost".into(),
+            recovery: RecoveryMode::Strict,
         }
     }
 }
@@ -120,6 +136,12 @@ impl Options {
     #[must_use]
     pub fn without_cold_tier(mut self) -> Self {
         self.config.cold = None;
+        self
+    }
+
+    #[must_use]
+    pub fn recovery(mut self, mode: RecoveryMode) -> Self {
+        self.recovery = mode;
         self
     }
 

@@ -17,7 +17,7 @@ use crate::cold::{Author, ColdRepo, LogEntry, Version};
 use crate::driver::{self, Shared};
 use crate::error::Error;
 use crate::fsutil::{self, DirLock};
-use crate::options::Options;
+use crate::options::{Options, RecoveryMode};
 use crate::wal_file::{self, WalWriter};
 use crate::warm::{WARM_DIR, WarmStore};
 
@@ -40,6 +40,8 @@ pub struct OpenReport {
     pub cold_keys: u64,
     /// Files at the tip that are not values of this store (committed by hand), ignored.
     pub cold_foreign_paths: u64,
+    /// Set when the store was rebuilt from git ([`RecoveryMode::FromGit`]): what was lost.
+    pub rebuilt_from_git: Option<crate::rebuild::Rebuilt>,
 }
 
 /// [`thermocline_core::Stats`] plus what only the native host knows.
@@ -47,8 +49,12 @@ pub struct OpenReport {
 pub struct StoreStats {
     #[serde(flatten)]
     pub engine: Stats,
-    /// Size of `cold.git` on disk.
+    /// Size of `cold.git` on disk, its pack files, background repacks done, and the last
+    /// repack's error if it failed.
     pub cold_git_bytes: u64,
+    pub cold_packs: u64,
+    pub cold_repacks: u64,
+    pub cold_maintenance_error: Option<String>,
 }
 
 impl std::ops::Deref for StoreStats {
@@ -111,7 +117,20 @@ impl Store {
     /// opener gets [`Error::Locked`]), then recovers: the warm tier is scanned, an interrupted
     /// flush is cut, and the WAL written since the last flush is replayed on top.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store, Error> {
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.as_ref();
+        match Self::open_inner(dir, &options) {
+            Err(damage) if options.recovery == RecoveryMode::FromGit && damage.is_damage() => {
+                let rebuilt = crate::rebuild::set_damage_aside(dir, &options, &damage)?;
+                let mut store = Self::open_inner(dir, &options)?;
+                store.report.rebuilt_from_git = Some(rebuilt);
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_inner(dir: &Path, options: &Options) -> Result<Store, Error> {
+        let dir = dir.to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let lock = DirLock::acquire(&dir)?;
         let now = thermocline_core::Millis(options.clock.now_ms());
@@ -166,7 +185,10 @@ impl Store {
         engine.restore_warm_through(found.through_seq);
 
         let wal_dir = dir.join(wal_file::WAL_DIR);
-        let wal = replay_wal(&wal_dir, &mut engine, now, found.through_seq)?;
+        // Records up to the newer of the warm and cold marks need no replay (after a rebuild from
+        // git the cold mark is the newer one).
+        let covered = found.through_seq.max(report.cold_through_seq);
+        let wal = replay_wal(&wal_dir, &mut engine, now, covered)?;
         report.wal = wal.report;
         engine.start(now, &wal.kept, wal.next_id);
 
@@ -333,6 +355,13 @@ impl Store {
         self.cold()?.get_at(&Key::new(key)?, rev)
     }
 
+    /// Waits until background maintenance of the cold tier (repacking) is done.
+    pub fn wait_for_maintenance(&self) {
+        if let Some(cold) = &self.shared.cold {
+            cold.wait_for_maintenance();
+        }
+    }
+
     /// The newest `n` commits of the cold tier.
     pub fn log(&self, n: usize) -> Result<Vec<LogEntry>, Error> {
         self.cold()?.log(n)
@@ -378,9 +407,17 @@ impl Store {
         let now = self.shared.now();
         let engine = self.shared.lock().engine.stats(now);
         let cold_git_bytes = self.shared.cold.as_ref().map_or(0, |c| c.size_bytes());
+        let (cold_packs, cold_repacks, cold_maintenance_error) = self
+            .shared
+            .cold
+            .as_ref()
+            .map_or((0, 0, None), |c| c.maintenance_stats());
         StoreStats {
             engine,
             cold_git_bytes,
+            cold_packs,
+            cold_repacks,
+            cold_maintenance_error,
         }
     }
 
@@ -481,7 +518,7 @@ impl Store {
                     let before = g.engine.flushes();
                     g = self.shared.wait_until(g, |s| s.engine.flushes() > before)?;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Shared::error(&g, e)),
             }
         };
         self.shared.wait(g, ticket).map(drop)

@@ -36,6 +36,31 @@ pub(crate) fn tree_entries(data: &[u8]) -> Result<Vec<TreeEntry>, String> {
     Ok(out)
 }
 
+/// Finds one entry of a tree by name without decoding the others (trees of a wide directory
+/// hold thousands of entries; a lookup should not allocate for each).
+pub(crate) fn find_entry(data: &[u8], name: &[u8], want_tree: bool) -> Result<Option<Oid>, String> {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let space = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("tree entry without a mode")?;
+        let after = &rest[space + 1..];
+        let nul = after
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or("tree entry without a name end")?;
+        let oid = after
+            .get(nul + 1..nul + 21)
+            .ok_or("tree entry with a short object id")?;
+        if &after[..nul] == name && (&rest[..space] == b"40000") == want_tree {
+            return Ok(Some(oid.try_into().map_err(|_| "short object id")?));
+        }
+        rest = &after[nul + 21..];
+    }
+    Ok(None)
+}
+
 /// The parts of a commit the store reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommitInfo {

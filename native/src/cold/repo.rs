@@ -89,11 +89,58 @@ fn git_err(op: &'static str) -> impl Fn(String) -> Error {
     move |detail| Error::Git { op, detail }
 }
 
+/// Each commit adds one pack. Past this many packs, a background `git repack -a -d` merges
+/// them into one delta-compressed pack: many small packs slow every object lookup, and without
+/// deltas every commit would keep a full copy of each tree on its changed paths.
+const REPACK_AT_PACKS: usize = 32;
+/// Pack indices gix can hold at once. Far above `REPACK_AT_PACKS`, so commits go on while a
+/// repack runs, or for a long while when `git` is not installed.
+const PACK_SLOTS: u16 = 4096;
+/// Per reading thread: enough for the trees along a few hot paths of a wide repository.
+const OBJECT_CACHE_BYTES: usize = 16 << 20;
+
 #[derive(Debug)]
 pub(crate) struct ColdRepo {
     path: PathBuf,
     repo: gix::ThreadSafeRepository,
     author: Author,
+    maintenance: Maintenance,
+    handles: std::sync::Mutex<Vec<gix::Repository>>,
+}
+
+/// Handles kept for reuse: about one per concurrent reader.
+const POOLED_HANDLES_MAX: usize = 8;
+
+/// A pooled handle, returned to the pool when dropped.
+struct Local<'a> {
+    pool: &'a std::sync::Mutex<Vec<gix::Repository>>,
+    repo: Option<gix::Repository>,
+}
+
+impl std::ops::Deref for Local<'_> {
+    type Target = gix::Repository;
+    fn deref(&self) -> &gix::Repository {
+        self.repo.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Local<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(repo) = self.repo.take()
+            && pool.len() < POOLED_HANDLES_MAX
+        {
+            pool.push(repo);
+        }
+    }
+}
+
+/// Background repacking: at most one at a time, its outcome kept for `stats`.
+#[derive(Debug, Default)]
+struct Maintenance {
+    running: std::sync::atomic::AtomicBool,
+    repacks: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl ColdRepo {
@@ -109,7 +156,12 @@ impl ColdRepo {
 
     /// Opens an existing repository and changes nothing (for `check`).
     pub(crate) fn open_read_only(path: &Path, author: Author) -> Result<ColdRepo, Error> {
-        let repo = gix::open_opts(path, gix::open::Options::isolated())
+        // `isolated()` ignores the user's git config (the store must not depend on it) but also
+        // limits the object database to 32 pack indices; a pack per commit needs more between
+        // two background repacks.
+        let options = gix::open::Options::isolated()
+            .object_store_slots(gix::odb::store::init::Slots::Given(PACK_SLOTS));
+        let repo = gix::open_opts(path, options)
             .map_err(|e| Error::Git {
                 op: "open",
                 detail: e.to_string(),
@@ -119,13 +171,109 @@ impl ColdRepo {
             path: path.to_path_buf(),
             repo,
             author,
+            maintenance: Maintenance::default(),
+            handles: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    fn local(&self) -> gix::Repository {
-        let mut repo = self.repo.to_thread_local();
-        repo.object_cache_size_if_unset(4 << 20);
-        repo
+    fn pack_count(&self) -> usize {
+        fs::read_dir(self.path.join("objects/pack")).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".idx"))
+                .count()
+        })
+    }
+
+    /// Starts a background repack when packs have piled up (and none is running). Maintenance
+    /// is the one place `git` itself runs: never on the commit or read path; without `git`
+    /// installed the store works on, only bigger.
+    pub(crate) fn maybe_repack(self: &std::sync::Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.pack_count() < REPACK_AT_PACKS
+            || self.maintenance.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let repo = std::sync::Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("thermocline-repack".into())
+            .spawn(move || {
+                let out = std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(&repo.path)
+                    .args([
+                        "repack",
+                        "-a",
+                        "-d",
+                        "-q",
+                        "--depth=10",
+                        "--no-write-bitmap-index",
+                    ])
+                    .output();
+                let error = match out {
+                    Ok(o) if o.status.success() => None,
+                    Ok(o) => Some(format!(
+                        "git repack failed: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )),
+                    Err(e) => Some(format!("cannot run git repack: {e}")),
+                };
+                if error.is_none() {
+                    repo.maintenance.repacks.fetch_add(1, Ordering::Relaxed);
+                }
+                *repo
+                    .maintenance
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = error;
+                repo.maintenance.running.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.maintenance.running.store(false, Ordering::Release);
+        }
+    }
+
+    /// Packs on disk, repacks done by this process, and the last repack error.
+    pub(crate) fn maintenance_stats(&self) -> (u64, u64, Option<String>) {
+        use std::sync::atomic::Ordering;
+        let error = self
+            .maintenance
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        (
+            self.pack_count() as u64,
+            self.maintenance.repacks.load(Ordering::Relaxed),
+            error,
+        )
+    }
+
+    /// Waits for a running repack (tests and benchmarks measure the settled size).
+    pub(crate) fn wait_for_maintenance(&self) {
+        while self
+            .maintenance
+            .running
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// A repository handle from the pool (or a new one): handles keep their object caches
+    /// between calls, so a tree decoded for one read serves the next.
+    fn local(&self) -> Local<'_> {
+        let pooled = self.handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let repo = pooled.unwrap_or_else(|| {
+            let mut repo = self.repo.to_thread_local();
+            repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
+            repo
+        });
+        Local {
+            pool: &self.handles,
+            repo: Some(repo),
+        }
     }
 
     fn read(repo: &gix::Repository, oid: &Oid) -> Result<(Kind, Vec<u8>), Error> {
@@ -204,14 +352,19 @@ impl ColdRepo {
         let mut parts = path.split('/').peekable();
         while let Some(part) = parts.next() {
             let last = parts.peek().is_none();
-            let entries = Self::read_tree(repo, &current)?;
-            let Some(entry) = entries
-                .into_iter()
-                .find(|e| e.name == part.as_bytes() && e.is_tree != last)
-            else {
-                return Ok(None);
+            let data = match Self::read(repo, &current)? {
+                (Kind::Tree, data) => data,
+                _ => {
+                    return Err(Error::Git {
+                        op: "read tree",
+                        detail: format!("{} is not a tree", hex(&current)),
+                    });
+                }
             };
-            current = entry.oid;
+            match parse::find_entry(&data, part.as_bytes(), !last).map_err(git_err("parse tree"))? {
+                Some(oid) => current = oid,
+                None => return Ok(None),
+            }
         }
         Ok(Some(current))
     }
@@ -384,9 +537,11 @@ impl ColdRepo {
         let Some(tip) = Self::tip_in(&repo)? else {
             return Ok(out);
         };
+        // Walking first parents, a commit's "before" is the next commit's "here": one lookup
+        // per commit.
+        let mut here = Self::lookup(&repo, &tip.info.tree, &path)?;
         let mut current = Some((tip.commit, tip.info));
         while let Some((id, info)) = current {
-            let here = Self::lookup(&repo, &info.tree, &path)?;
             let parent = match info.parents.first() {
                 Some(p) => Some((*p, Self::read_commit(&repo, p)?)),
                 None => None,
@@ -414,6 +569,7 @@ impl ColdRepo {
                     size,
                 });
             }
+            here = before;
             current = parent;
         }
         Ok(out)

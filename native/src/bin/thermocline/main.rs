@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use thermocline::{Options, Store, SyncLevel};
+use thermocline::{Options, RecoveryMode, Store, SyncLevel};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +28,10 @@ struct Cli {
     /// Durability of writes: memory, os, fsync or commit (a git commit)
     #[arg(long, global = true, default_value = "fsync", value_parser = parse_level)]
     sync: SyncLevel,
+    /// If the WAL or warm tier is damaged beyond repair, rebuild from the git tip (damaged
+    /// files are moved aside; the writes lost are listed on stderr)
+    #[arg(long, global = true)]
+    recover_from_git: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,8 +101,31 @@ fn store_dir(cli: &Cli) -> PathBuf {
 
 fn open(cli: &Cli) -> Result<Store> {
     let dir = store_dir(cli);
-    Store::open(&dir, Options::default().default_sync(cli.sync))
-        .with_context(|| format!("cannot open store {}", dir.display()))
+    let mut options = Options::default().default_sync(cli.sync);
+    if cli.recover_from_git {
+        options = options.recovery(RecoveryMode::FromGit);
+    }
+    let store = Store::open(&dir, options)
+        .with_context(|| format!("cannot open store {}", dir.display()))?;
+    if let Some(r) = &store.open_report().rebuilt_from_git {
+        eprintln!("rebuilt from git: {}", r.damage);
+        let commit = r.commit.as_deref().unwrap_or("(none)");
+        eprintln!(
+            "  restored the store as of commit {commit} (sequence {})",
+            r.through_seq
+        );
+        for w in &r.lost {
+            let op = if w.deleted { "delete" } else { "put" };
+            eprintln!("  lost: #{} {op} {}", w.seq, w.key);
+        }
+        for u in &r.unreadable {
+            eprintln!("  unreadable: {u}");
+        }
+        for p in &r.moved_aside {
+            eprintln!("  damaged files kept in {}", p.display());
+        }
+    }
+    Ok(store)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
