@@ -61,17 +61,26 @@ impl Engine {
     }
 
     /// A warm record newer than the cold tip, found at open: it goes into the next commit.
-    pub(super) fn restore_cold_pending(&mut self, key: Key, seq: u64, loc: Option<WarmLoc>) {
+    pub(super) fn restore_cold_pending(
+        &mut self,
+        now: Millis,
+        key: Key,
+        seq: u64,
+        loc: Option<WarmLoc>,
+    ) {
         if self.config.cold.is_some() && seq > self.cold.through_seq {
             self.cold.pending.insert(key, (seq, loc));
+            // Found at open: due like a flush that just happened, so the debounced commit
+            // comes after the debounce and the max age counts from now.
+            self.cold.pending_since.get_or_insert(now);
+            self.cold.last_flush_at = now;
         }
     }
 
     /// A warm tombstone found at open: the key is absent; if the deletion is newer than the
     /// cold tip, the next commit removes its path.
     pub fn restore_warm_tombstone(&mut self, now: Millis, key: Key, seq: u64) {
-        self.cold.pending_since.get_or_insert(now);
-        self.restore_cold_pending(key, seq, None);
+        self.restore_cold_pending(now, key, seq, None);
     }
 
     /// Whether compaction may drop a warm tombstone written at `seq`: only once the cold tier

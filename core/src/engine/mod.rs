@@ -199,7 +199,7 @@ impl Engine {
         if seq <= self.cold.through_seq {
             self.keydir.committed(&key, seq);
         } else {
-            self.restore_cold_pending(key, seq, Some(loc));
+            self.restore_cold_pending(now, key, seq, Some(loc));
         }
     }
 

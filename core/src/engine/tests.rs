@@ -685,3 +685,26 @@ fn tombstones_stay_until_the_deletion_is_committed() {
     s.run();
     assert!(s.e.tombstone_droppable(t.seq));
 }
+
+#[test]
+fn warm_capacity_moves_the_least_recently_used_committed_values_to_cold() {
+    let mut config = cold_config(AutoCommit::Immediate);
+    if let Some(cold) = config.cold.as_mut() {
+        cold.warm_capacity_bytes = Some(100); // the sim's records are 10 bytes each
+    }
+    let mut s = Sim::new(config);
+    for i in 0..20 {
+        s.put(&alloc::format!("k{i:02}"), "v", SyncLevel::Commit);
+        s.advance(1_000); // k00 is the least recently used
+    }
+    s.advance(60_000); // the demotion scan
+    let st = s.e.stats(s.now);
+    assert!(
+        st.warm_live_bytes <= 90,
+        "down to 90 % of the capacity: {st:?}"
+    );
+    assert_eq!(st.cold_demotions, 11);
+    assert!(!s.e.key_info("k00").expect("exists").warm, "oldest first");
+    assert!(s.e.key_info("k19").expect("exists").warm, "newest stays");
+    assert_eq!(s.get("k00"), Some(v("v")));
+}
