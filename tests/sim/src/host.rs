@@ -1,0 +1,341 @@
+//! The simulated host: carries out the engine's actions on the [`Disk`], one numbered step at
+//! a time, so a run can be cut after any step.
+
+use thermocline_core::io::{Action, ColdBatch, Completion, FlushBatch, WarmLoc};
+use thermocline_core::{Engine, Millis};
+
+use crate::disk::{Commit, Disk, SimFile, WarmRec};
+
+/// The run was cut here: the disk is as the steps so far left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crashed;
+
+/// Warm segments are sealed after this many records, so compaction has sealed segments to
+/// work on in short runs.
+pub const WARM_RECORDS_PER_SEGMENT: usize = 12;
+/// Every warm record counts as this many bytes for the engine's accounting.
+pub const WARM_RECORD_BYTES: u32 = 10;
+
+#[derive(Clone, Debug, Default)]
+pub struct SimHost {
+    pub disk: Disk,
+    buf: Vec<u8>,
+    current_wal: Option<u64>,
+    /// Steps taken (each a possible crash point).
+    pub steps: u64,
+    /// Cut the run when `steps` reaches this.
+    pub crash_at: Option<u64>,
+    /// FNV-1a over every step, to show runs are deterministic.
+    pub trace_hash: u64,
+}
+
+impl SimHost {
+    pub fn new(disk: Disk) -> SimHost {
+        SimHost {
+            disk,
+            trace_hash: 0xcbf2_9ce4_8422_2325,
+            ..SimHost::default()
+        }
+    }
+
+    /// Takes one step named `what`; `Err` when the run is cut here.
+    pub fn step(&mut self, what: &str) -> Result<(), Crashed> {
+        if self.crash_at == Some(self.steps) {
+            return Err(Crashed);
+        }
+        self.steps += 1;
+        for b in what.bytes().chain(self.steps.to_le_bytes()) {
+            self.trace_hash = (self.trace_hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(())
+    }
+
+    /// Carries out every queued action, feeding completions back.
+    pub fn drive(&mut self, engine: &mut Engine, now: Millis) -> Result<(), Crashed> {
+        self.drive_observed(engine, now, &mut |_| {})
+    }
+
+    /// Like [`SimHost::drive`], calling `observe` after every action: writers in a real host
+    /// look at their acknowledgement between any two steps, so the check must too.
+    pub fn drive_observed(
+        &mut self,
+        engine: &mut Engine,
+        now: Millis,
+        observe: &mut dyn FnMut(&Engine),
+    ) -> Result<(), Crashed> {
+        while let Some(action) = engine.poll_action() {
+            if let Some(done) = self.execute(engine, action)? {
+                engine.handle_completion(now, done);
+            }
+            observe(engine);
+        }
+        while engine.poll_event().is_some() {}
+        Ok(())
+    }
+
+    fn wal_file(&mut self) -> &mut SimFile {
+        let id = self.current_wal.expect("a segment is open");
+        self.disk.wal.entry(id).or_default()
+    }
+
+    fn execute(&mut self, engine: &Engine, action: Action) -> Result<Option<Completion>, Crashed> {
+        Ok(match action {
+            Action::AppendWal { bytes, .. } => {
+                self.buf.extend_from_slice(&bytes);
+                None
+            }
+            Action::WriteWal { upto } => {
+                self.step("wal write")?;
+                let buf = std::mem::take(&mut self.buf);
+                self.wal_file().live.extend_from_slice(&buf);
+                Some(Completion::WalWritten { upto })
+            }
+            Action::SyncWal { upto } => {
+                self.step("wal sync")?;
+                let f = self.wal_file();
+                f.durable = f.live.clone();
+                Some(Completion::WalSynced { upto })
+            }
+            Action::RotateWal { segment_id, header } => {
+                if self.current_wal.is_some() {
+                    self.step("wal write before rotation")?;
+                    let buf = std::mem::take(&mut self.buf);
+                    self.wal_file().live.extend_from_slice(&buf);
+                    self.step("wal sync before rotation")?;
+                    let f = self.wal_file();
+                    f.durable = f.live.clone();
+                }
+                // Temp file, fsync, rename, directory fsync: the new segment appears whole.
+                self.step("wal create segment")?;
+                self.disk.wal.insert(
+                    segment_id,
+                    SimFile {
+                        live: header.clone(),
+                        durable: header,
+                    },
+                );
+                self.current_wal = Some(segment_id);
+                Some(Completion::WalRotated { segment_id })
+            }
+            Action::DeleteWalSegments { segment_ids } => {
+                self.step("wal delete segments")?;
+                for id in segment_ids {
+                    self.disk.wal.remove(&id);
+                }
+                None
+            }
+            Action::FlushWarm(batch) => Some(self.flush_warm(&batch)?),
+            Action::CompactWarm { segment } => Some(self.compact(engine, segment)?),
+            Action::DeleteWarmSegment { segment } => {
+                self.step("warm delete segment")?;
+                self.disk.warm.remove(&segment);
+                None
+            }
+            Action::CommitCold(batch) => Some(self.commit(&batch)?),
+        })
+    }
+
+    /// Appends records and a marker to the active warm segment, then syncs: two steps.
+    fn append_warm(&mut self, records: Vec<WarmRec>) -> Result<(u32, usize), Crashed> {
+        let active = self
+            .disk
+            .warm
+            .iter()
+            .next_back()
+            .map(|(id, s)| (*id, s.records.len()));
+        let id = match active {
+            Some((id, len)) if len < WARM_RECORDS_PER_SEGMENT => id,
+            other => {
+                self.step("warm create segment")?;
+                let id = other.map_or(1, |(id, _)| id + 1);
+                self.disk.warm.insert(id, Default::default());
+                id
+            }
+        };
+        self.step("warm write")?;
+        let seg = self.disk.warm.get_mut(&id).expect("active segment");
+        let base = seg.records.len();
+        seg.records.extend(records);
+        self.step("warm sync")?;
+        let seg = self.disk.warm.get_mut(&id).expect("active segment");
+        seg.durable = seg.records.len();
+        Ok((id, base))
+    }
+
+    fn sizes(&self, id: u32) -> Vec<(u32, u64)> {
+        let n = self.disk.warm.get(&id).map_or(0, |s| s.records.len());
+        vec![(id, n as u64 * u64::from(WARM_RECORD_BYTES))]
+    }
+
+    fn flush_warm(&mut self, batch: &FlushBatch) -> Result<Completion, Crashed> {
+        let mut records: Vec<WarmRec> = batch
+            .entries
+            .iter()
+            .map(|e| match &e.value {
+                Some(v) => WarmRec::Put {
+                    seq: e.seq,
+                    key: e.key.as_str().into(),
+                    value: v.to_vec(),
+                },
+                None => WarmRec::Tombstone {
+                    seq: e.seq,
+                    key: e.key.as_str().into(),
+                },
+            })
+            .collect();
+        records.push(WarmRec::Marker {
+            through_seq: batch.through_seq,
+        });
+        let (id, base) = self.append_warm(records)?;
+        let locations = batch
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.value.as_ref().map(|_| loc(id, base + i)))
+            .collect();
+        Ok(Completion::WarmFlushed {
+            id: batch.id,
+            locations,
+            segment_bytes: self.sizes(id),
+        })
+    }
+
+    fn compact(&mut self, engine: &Engine, segment: u32) -> Result<Completion, Crashed> {
+        self.step("warm read for compaction")?;
+        let older_exists = self
+            .disk
+            .warm
+            .keys()
+            .next()
+            .is_some_and(|first| *first < segment);
+        let records = self
+            .disk
+            .warm
+            .get(&segment)
+            .map(|s| s.records.clone())
+            .unwrap_or_default();
+        let mut keep = Vec::new();
+        let mut from = Vec::new();
+        for (i, r) in records.into_iter().enumerate() {
+            let live = match &r {
+                WarmRec::Put { key, .. } => engine.warm_is_live(key, loc(segment, i)),
+                WarmRec::Tombstone { seq, .. } => older_exists || !engine.tombstone_droppable(*seq),
+                WarmRec::Marker { .. } => false,
+            };
+            if live {
+                from.push((i, matches!(r, WarmRec::Put { .. })));
+                keep.push(r);
+            }
+        }
+        let moved_keys: Vec<String> = keep
+            .iter()
+            .map(|r| match r {
+                WarmRec::Put { key, .. } | WarmRec::Tombstone { key, .. } => key.clone(),
+                WarmRec::Marker { .. } => String::new(),
+            })
+            .collect();
+        keep.push(WarmRec::Marker {
+            through_seq: engine.warm_through_seq(),
+        });
+        let (id, base) = self.append_warm(keep)?;
+        let moves = from
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, is_put))| *is_put)
+            .map(|(j, (i, _))| {
+                let key =
+                    thermocline_core::Key::new(&moved_keys[j]).expect("keys on disk are valid");
+                (key, loc(segment, *i), loc(id, base + j))
+            })
+            .collect();
+        Ok(Completion::WarmCompacted {
+            segment,
+            moves,
+            segment_bytes: self.sizes(id),
+        })
+    }
+
+    /// A commit in the order the native host writes one: objects, their fsync, the ref lock,
+    /// its fsync, the rename, the directory fsync.
+    fn commit(&mut self, batch: &ColdBatch) -> Result<Completion, Crashed> {
+        let mut tree = self
+            .disk
+            .git
+            .ref_live
+            .and_then(|id| self.disk.git.commits.get(&id))
+            .map(|c| c.tree.clone())
+            .unwrap_or_default();
+        for e in &batch.entries {
+            match e.warm {
+                Some(l) => {
+                    let value = self.read_warm(l).expect("a cold entry names a warm value");
+                    tree.insert(e.key.as_str().into(), value);
+                }
+                None => {
+                    tree.remove(e.key.as_str());
+                }
+            }
+        }
+        let id = self.disk.git.commits.keys().last().copied().unwrap_or(0) + 1;
+        self.step("git write objects")?;
+        self.disk.git.commits.insert(
+            id,
+            Commit {
+                tree,
+                through_seq: batch.through_seq,
+                durable: false,
+            },
+        );
+        self.step("git sync objects")?;
+        if let Some(c) = self.disk.git.commits.get_mut(&id) {
+            c.durable = true;
+        }
+        self.step("git write ref lock")?;
+        self.disk.git.lock_live = Some(id);
+        self.step("git sync ref lock")?;
+        self.disk.git.lock_durable = Some(id);
+        self.step("git rename lock to ref")?;
+        self.disk.git.ref_live = self.disk.git.lock_live.take();
+        self.step("git sync refs directory")?;
+        self.disk.git.ref_durable = self.disk.git.ref_live;
+        self.disk.git.lock_durable = None;
+        let mut commit = [0u8; 20];
+        commit[..8].copy_from_slice(&id.to_le_bytes());
+        Ok(Completion::ColdCommitted {
+            id: batch.id,
+            commit,
+        })
+    }
+
+    /// The value of the warm record at `l`.
+    pub fn read_warm(&self, l: WarmLoc) -> Option<Vec<u8>> {
+        match self
+            .disk
+            .warm
+            .get(&l.segment)?
+            .records
+            .get(l.offset as usize)?
+        {
+            WarmRec::Put { value, .. } => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value of `key` at the tip of the repository.
+    pub fn read_cold(&self, key: &str) -> Option<Vec<u8>> {
+        let tip = self.disk.git.ref_live?;
+        self.disk.git.commits.get(&tip)?.tree.get(key).cloned()
+    }
+
+    pub fn set_current_wal(&mut self, id: Option<u64>) {
+        self.current_wal = id;
+    }
+}
+
+pub fn loc(segment: u32, index: usize) -> WarmLoc {
+    WarmLoc {
+        segment,
+        offset: index as u64,
+        len: WARM_RECORD_BYTES,
+    }
+}
