@@ -143,6 +143,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     poisoned: Option<(HostOp, FailureClass)>,
+    /// What was reached when the engine was poisoned: (os, fsync, commit) sequence numbers.
+    acked_at_poison: Option<(u64, u64, u64)>,
     counters: Counters,
     next_sweep: Millis,
     started: bool,
@@ -171,6 +173,7 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             poisoned: None,
+            acked_at_poison: None,
             counters: Counters::default(),
             next_sweep: Millis::ZERO,
             started: false,
@@ -448,6 +451,8 @@ impl Engine {
             Completion::Failed { op, class } => {
                 if self.poisoned.is_none() {
                     self.poisoned = Some((op, class));
+                    self.acked_at_poison = Some(self.reached_marks());
+                    self.actions.clear();
                     self.events.push_back(Event::Poisoned { op, class });
                 }
             }
@@ -480,7 +485,14 @@ impl Engine {
 
     // ---- outputs ------------------------------------------------------------------------
 
+    /// The next action, in order. A poisoned engine hands out none: after a failed write or
+    /// sync the host's files are in doubt, and anything further (a deletion of WAL segments
+    /// that a failed rotation left in use, say) could destroy what recovery needs.
     pub fn poll_action(&mut self) -> Option<Action> {
+        if self.poisoned.is_some() {
+            self.actions.clear();
+            return None;
+        }
         self.actions.pop_front()
     }
 
@@ -516,11 +528,15 @@ impl Engine {
     /// Whether the write behind `ticket` reached its level. A write not yet there when the
     /// store was poisoned never will be.
     pub fn reached(&self, ticket: Ticket) -> Result<bool, WriteError> {
+        // Once poisoned, only what was reached before the failure counts: a completion arriving
+        // later (a sync that was in flight) may cover a file the failure left in doubt.
+        let (written, synced, committed) =
+            self.acked_at_poison.unwrap_or_else(|| self.reached_marks());
         let done = match ticket.level {
             SyncLevel::Memory => true,
-            SyncLevel::Os => self.wal.written_seq() >= ticket.seq,
-            SyncLevel::Fsync => self.wal.synced_seq() >= ticket.seq,
-            SyncLevel::Commit => self.cold.through_seq >= ticket.seq,
+            SyncLevel::Os => written >= ticket.seq,
+            SyncLevel::Fsync => synced >= ticket.seq,
+            SyncLevel::Commit => committed >= ticket.seq,
             level @ SyncLevel::Push => {
                 return Err(WriteError::LevelUnavailable {
                     level,
@@ -532,6 +548,15 @@ impl Engine {
             (false, Some((op, class))) => Err(WriteError::Poisoned { op, class }),
             _ => Ok(done),
         }
+    }
+
+    /// Sequence numbers reached at `os`, `fsync` and `commit`.
+    fn reached_marks(&self) -> (u64, u64, u64) {
+        (
+            self.wal.written_seq(),
+            self.wal.synced_seq(),
+            self.cold.through_seq,
+        )
     }
 
     /// Keys that exist and start with `prefix`, sorted.

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use thermocline_core::engine::Ticket;
+use thermocline_core::io::FailureClass;
 use thermocline_core::recovery::WalReplay;
 use thermocline_core::wal::Op;
 use thermocline_core::{Config, Engine, Key, Lookup, Millis, SyncLevel, Value, WriteError};
 
 use crate::disk::{Crash, Disk, WarmRec};
-use crate::host::{Crashed, SimHost, WARM_RECORD_BYTES, loc};
+use crate::host::{Crashed, Fault, SimHost, StepError, WARM_RECORD_BYTES, loc};
 use crate::model::{Model, State};
 use crate::rng::Rng;
 use crate::workload::{self, WorkOp};
@@ -19,6 +20,8 @@ const T0: Millis = Millis(1_700_000_000_000);
 #[derive(Debug)]
 pub enum OpenError {
     Crashed,
+    /// An injected I/O failure during recovery: a typed error, the store stays closed.
+    Io(FailureClass),
     /// Recovery refused the disk: for a disk that only crashes made, a violation.
     Failed(String),
 }
@@ -29,13 +32,22 @@ impl From<Crashed> for OpenError {
     }
 }
 
+impl From<StepError> for OpenError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Crashed => OpenError::Crashed,
+            StepError::Failed(class) => OpenError::Io(class),
+        }
+    }
+}
+
 /// Opens a store on `disk`: the native recovery order (cold tip, warm scan, WAL replay).
 pub fn open(config: &Config, host: &mut SimHost, now: Millis) -> Result<Engine, OpenError> {
     let fail = |what: String| OpenError::Failed(what);
     let mut engine = Engine::new(config.clone()).map_err(|e| fail(e.to_string()))?;
-    host.step("git open")?;
+    host.io_step("git open")?;
     if host.disk.git.lock_live.is_some() {
-        host.step("git remove stale lock")?;
+        host.io_step("git remove stale lock")?;
         host.disk.git.lock_live = None;
         host.disk.git.lock_durable = None;
     }
@@ -84,7 +96,7 @@ pub fn open(config: &Config, host: &mut SimHost, now: Millis) -> Result<Engine, 
                     "sealed warm segment {id} ends without a marker"
                 )));
             }
-            host.step("warm cut interrupted flush")?;
+            host.io_step("warm cut interrupted flush")?;
             let seg = host.disk.warm.get_mut(id).expect("listed");
             seg.records.truncate(committed);
             seg.durable = committed;
@@ -128,13 +140,13 @@ pub fn open(config: &Config, host: &mut SimHost, now: Millis) -> Result<Engine, 
             engine.replay(now, r);
         }
         if let Some(len) = plan.truncate_to {
-            host.step("wal cut torn tail")?;
+            host.io_step("wal cut torn tail")?;
             let f = host.disk.wal.get_mut(id).expect("listed");
             f.live.truncate(len as usize);
             f.durable = f.live.clone();
         }
         if is_last {
-            host.step("wal sync replayed segment")?;
+            host.io_step("wal sync replayed segment")?;
             let f = host.disk.wal.get_mut(id).expect("listed");
             f.durable = f.live.clone();
         }
@@ -177,17 +189,29 @@ pub struct Run {
     pub acked_os: u64,
     pub acked_power: u64,
     pub crashed: bool,
+    /// Writes refused because an injected failure poisoned the engine.
+    pub refused: u64,
 }
 
 impl Run {
     /// Runs `ops` from an empty disk; stops at step `crash_at` when given.
     pub fn new(ops: &[WorkOp], crash_at: Option<u64>) -> Result<Run, String> {
+        Run::with_fault(ops, crash_at, None)
+    }
+
+    /// Like [`Run::new`], with a fault injected into the host.
+    pub fn with_fault(
+        ops: &[WorkOp],
+        crash_at: Option<u64>,
+        fault: Option<Fault>,
+    ) -> Result<Run, String> {
         let mut host = SimHost::new(Disk::default());
         host.crash_at = crash_at;
+        host.fault = fault;
         let config = workload::config();
         let engine = match open(&config, &mut host, T0) {
             Ok(engine) => engine,
-            Err(OpenError::Crashed) => {
+            Err(OpenError::Crashed | OpenError::Io(_)) => {
                 let engine = Engine::new(config).map_err(|e| e.to_string())?;
                 return Ok(Run {
                     engine,
@@ -198,6 +222,7 @@ impl Run {
                     acked_os: 0,
                     acked_power: 0,
                     crashed: true,
+                    refused: 0,
                 });
             }
             Err(OpenError::Failed(e)) => return Err(e),
@@ -211,6 +236,7 @@ impl Run {
             acked_os: 0,
             acked_power: 0,
             crashed: false,
+            refused: 0,
         };
         for op in ops {
             match run.apply(op) {
@@ -219,6 +245,8 @@ impl Run {
                     run.crashed = true;
                     break;
                 }
+                // An injected failure while reopening: the store stays closed.
+                Err(OpenError::Io(_)) => break,
                 Err(OpenError::Failed(e)) => return Err(e),
             }
         }
@@ -235,6 +263,12 @@ impl Run {
                     return Ok(());
                 }
                 Err(WriteError::Backpressure { .. }) => self.drive()?,
+                // After an injected failure the engine refuses writes: expected, and the write
+                // is not in the model.
+                Err(WriteError::Poisoned { .. }) if self.engine.poisoned().is_some() => {
+                    self.refused += 1;
+                    return Ok(());
+                }
                 Err(e) => return Err(OpenError::Failed(format!("write refused: {e}"))),
             }
         }
@@ -273,14 +307,14 @@ impl Run {
                     .collect();
                 self.write(ops, *level)?;
             }
-            WorkOp::Sync { level } => {
-                let ticket = self
-                    .engine
-                    .handle_sync(self.now, *level)
-                    .map_err(|e| OpenError::Failed(e.to_string()))?;
-                self.pending.push(ticket);
-                self.drive()?;
-            }
+            WorkOp::Sync { level } => match self.engine.handle_sync(self.now, *level) {
+                Ok(ticket) => {
+                    self.pending.push(ticket);
+                    self.drive()?;
+                }
+                Err(WriteError::Poisoned { .. }) => self.refused += 1,
+                Err(e) => return Err(OpenError::Failed(e.to_string())),
+            },
             WorkOp::Flush => {
                 self.engine.handle_flush(self.now);
                 self.drive()?;
@@ -303,6 +337,24 @@ impl Run {
                 let opened = open(&workload::config(), &mut host, self.now);
                 self.host = host;
                 self.engine = opened?;
+                // The reopened store holds exactly the writes up to its last sequence number;
+                // writes after it were never durable (a failure poisoned the engine first), and
+                // their numbers will be handed out again.
+                let last = self.engine.stats(self.now).last_seq;
+                let state = read_state(&mut self.engine, &self.host, self.now)
+                    .map_err(OpenError::Failed)?;
+                if last > self.model.last_seq() || self.model.at(last) != &state {
+                    return Err(OpenError::Failed(format!(
+                        "reopened as of seq {last} to {state:?}"
+                    )));
+                }
+                if self.acked_os.max(self.acked_power) > last {
+                    return Err(OpenError::Failed(format!(
+                        "an acknowledged write after seq {last} was lost"
+                    )));
+                }
+                self.model.truncate(last);
+                self.pending.clear();
             }
         }
         self.collect_acks();
@@ -415,6 +467,7 @@ fn recovered_state(config: &Config, disk: Disk, now: Millis) -> Result<State, St
     match open(config, &mut host, now) {
         Ok(mut engine) => read_state(&mut engine, &host, now),
         Err(OpenError::Failed(e)) => Err(e),
+        Err(OpenError::Io(class)) => Err(format!("injected {class:?} without a fault")),
         Err(OpenError::Crashed) => Err("crashed without a crash point".into()),
     }
 }
@@ -452,4 +505,110 @@ fn crash_during_recovery(
                 .push(format!("{at}, recovery cut at step {cut}: {e}")),
         }
     }
+}
+
+/// What fault injection found for one workload.
+#[derive(Debug, Default)]
+pub struct FaultOutcome {
+    pub runs: u64,
+    pub poisoned_runs: u64,
+    pub refused_writes: u64,
+    pub sites: std::collections::BTreeSet<&'static str>,
+    pub violations: Vec<String>,
+}
+
+/// Injects EIO once and ENOSPC persistently at every step of the workload of `seed` (and at
+/// steps of recovering from its power-cut images), then checks: the failure became a typed
+/// error or poisoned the engine, nothing not durable was acknowledged, and reopening recovers a
+/// prefix with every acknowledged write.
+pub fn check_faults(seed: u64, len: usize) -> FaultOutcome {
+    let ops = workload::generate(seed, len);
+    let mut out = FaultOutcome::default();
+    let Ok(full) = Run::new(&ops, None) else {
+        out.violations
+            .push(format!("seed {seed:#x}: the uncut run failed"));
+        return out;
+    };
+    let config = workload::config();
+    let mut rng = Rng::new(seed ^ 0xfa17);
+    for at in 0..full.host.steps {
+        for (persistent, class) in [(false, FailureClass::Io), (true, FailureClass::NoSpace)] {
+            let fault = Fault {
+                at,
+                persistent,
+                class,
+            };
+            let at_text = format!("seed {seed:#x} fault {fault:?}");
+            let run = match Run::with_fault(&ops, None, Some(fault)) {
+                Ok(run) => run,
+                Err(e) => {
+                    out.violations.push(format!("{at_text}: {e}"));
+                    continue;
+                }
+            };
+            out.runs += 1;
+            out.sites.extend(run.host.faulted_sites.iter().copied());
+            out.refused_writes += run.refused;
+            if run.engine.poisoned().is_some() {
+                out.poisoned_runs += 1;
+            }
+            for kind in [Crash::Process, Crash::Power] {
+                let image = run.host.disk.after_crash(kind, &mut rng);
+                let required = if kind.keeps_os_level() {
+                    run.acked_os.max(run.acked_power)
+                } else {
+                    run.acked_power
+                };
+                match recovered_state(&config, image, run.now) {
+                    Ok(state) => {
+                        if !(required..=run.model.last_seq()).any(|p| run.model.at(p) == &state) {
+                            out.violations.push(format!(
+                                "{at_text} {kind:?}: reopened to {state:?}, no prefix from {required}"
+                            ));
+                        }
+                    }
+                    Err(e) => out
+                        .violations
+                        .push(format!("{at_text} {kind:?}: reopening failed: {e}")),
+                }
+            }
+        }
+    }
+    // Failures while recovering from a power cut in the middle of the workload.
+    for cut in (0..full.host.steps).step_by(7) {
+        let Ok(run) = Run::new(&ops, Some(cut)) else {
+            continue;
+        };
+        let image = run.host.disk.after_crash(Crash::PowerTorn, &mut rng);
+        let mut probe = SimHost::new(image.clone());
+        if open(&config, &mut probe, run.now).is_err() {
+            continue;
+        }
+        for at in 0..probe.steps {
+            let mut host = SimHost::new(image.clone());
+            host.fault = Some(Fault {
+                at,
+                persistent: true,
+                class: FailureClass::Io,
+            });
+            match open(&config, &mut host, run.now) {
+                Ok(_) | Err(OpenError::Io(_)) => {}
+                Err(e) => out.violations.push(format!(
+                    "seed {seed:#x} cut {cut}: recovery with a fault at {at}: {e:?}"
+                )),
+            }
+            out.runs += 1;
+            out.sites.extend(host.faulted_sites.iter().copied());
+            let reopened = host.disk.after_crash(Crash::Power, &mut rng);
+            match recovered_state(&config, reopened, run.now) {
+                Ok(state)
+                    if (run.acked_power..=run.model.last_seq())
+                        .any(|p| run.model.at(p) == &state) => {}
+                other => out.violations.push(format!(
+                    "seed {seed:#x} cut {cut} recovery fault at {at}: {other:?}"
+                )),
+            }
+        }
+    }
+    out
 }

@@ -1,10 +1,61 @@
 //! The simulated host: carries out the engine's actions on the [`Disk`], one numbered step at
 //! a time, so a run can be cut after any step.
 
-use thermocline_core::io::{Action, ColdBatch, Completion, FlushBatch, WarmLoc};
+use std::collections::BTreeSet;
+
+use thermocline_core::io::{
+    Action, ColdBatch, Completion, FailureClass, FlushBatch, HostOp, WarmLoc,
+};
 use thermocline_core::{Engine, Millis};
 
 use crate::disk::{Commit, Disk, SimFile, WarmRec};
+
+/// Every step where the host calls the disk, by name: the fault injector's call sites.
+pub const CALL_SITES: [&str; 22] = [
+    "git open",
+    "git remove stale lock",
+    "warm cut interrupted flush",
+    "wal cut torn tail",
+    "wal sync replayed segment",
+    "wal write",
+    "wal sync",
+    "wal write before rotation",
+    "wal sync before rotation",
+    "wal create segment",
+    "wal delete segments",
+    "warm create segment",
+    "warm write",
+    "warm sync",
+    "warm read for compaction",
+    "warm delete segment",
+    "git write objects",
+    "git sync objects",
+    "git write ref lock",
+    "git sync ref lock",
+    "git rename lock to ref",
+    "git sync refs directory",
+];
+
+/// An injected failure: EIO or ENOSPC at step `at`, or at every step from `at` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub at: u64,
+    pub persistent: bool,
+    pub class: FailureClass,
+}
+
+/// A step failed by injection: the action reports this failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepError {
+    Crashed,
+    Failed(FailureClass),
+}
+
+impl From<Crashed> for StepError {
+    fn from(_: Crashed) -> Self {
+        StepError::Crashed
+    }
+}
 
 /// The run was cut here: the disk is as the steps so far left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +78,9 @@ pub struct SimHost {
     pub crash_at: Option<u64>,
     /// FNV-1a over every step, to show runs are deterministic.
     pub trace_hash: u64,
+    pub fault: Option<Fault>,
+    /// Call sites where a fault was injected.
+    pub faulted_sites: BTreeSet<&'static str>,
 }
 
 impl SimHost {
@@ -39,7 +93,7 @@ impl SimHost {
     }
 
     /// Takes one step named `what`; `Err` when the run is cut here.
-    pub fn step(&mut self, what: &str) -> Result<(), Crashed> {
+    pub fn step(&mut self, what: &'static str) -> Result<(), Crashed> {
         if self.crash_at == Some(self.steps) {
             return Err(Crashed);
         }
@@ -48,6 +102,20 @@ impl SimHost {
             self.trace_hash = (self.trace_hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         Ok(())
+    }
+
+    /// Like [`SimHost::step`], and the step may fail by injection. A failed write may still have
+    /// written part of its data (a short write), which the caller applies before reporting.
+    pub fn io_step(&mut self, what: &'static str) -> Result<(), StepError> {
+        let at = self.steps;
+        self.step(what)?;
+        match self.fault {
+            Some(f) if at == f.at || (f.persistent && at > f.at) => {
+                self.faulted_sites.insert(what);
+                Err(StepError::Failed(f.class))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Carries out every queued action, feeding completions back.
@@ -79,34 +147,54 @@ impl SimHost {
     }
 
     fn execute(&mut self, engine: &Engine, action: Action) -> Result<Option<Completion>, Crashed> {
+        let op = host_op(&action);
+        match self.execute_steps(engine, action) {
+            Ok(done) => Ok(done),
+            Err(StepError::Crashed) => Err(Crashed),
+            Err(StepError::Failed(class)) => Ok(Some(Completion::Failed { op, class })),
+        }
+    }
+
+    fn execute_steps(
+        &mut self,
+        engine: &Engine,
+        action: Action,
+    ) -> Result<Option<Completion>, StepError> {
         Ok(match action {
             Action::AppendWal { bytes, .. } => {
                 self.buf.extend_from_slice(&bytes);
                 None
             }
             Action::WriteWal { upto } => {
-                self.step("wal write")?;
+                let result = self.io_step("wal write");
                 let buf = std::mem::take(&mut self.buf);
+                if let Err(StepError::Failed(_)) = result {
+                    // A short write: part of the buffer reached the file before the error.
+                    self.wal_file()
+                        .live
+                        .extend_from_slice(&buf[..buf.len() / 2]);
+                }
+                result?;
                 self.wal_file().live.extend_from_slice(&buf);
                 Some(Completion::WalWritten { upto })
             }
             Action::SyncWal { upto } => {
-                self.step("wal sync")?;
+                self.io_step("wal sync")?;
                 let f = self.wal_file();
                 f.durable = f.live.clone();
                 Some(Completion::WalSynced { upto })
             }
             Action::RotateWal { segment_id, header } => {
                 if self.current_wal.is_some() {
-                    self.step("wal write before rotation")?;
+                    self.io_step("wal write before rotation")?;
                     let buf = std::mem::take(&mut self.buf);
                     self.wal_file().live.extend_from_slice(&buf);
-                    self.step("wal sync before rotation")?;
+                    self.io_step("wal sync before rotation")?;
                     let f = self.wal_file();
                     f.durable = f.live.clone();
                 }
                 // Temp file, fsync, rename, directory fsync: the new segment appears whole.
-                self.step("wal create segment")?;
+                self.io_step("wal create segment")?;
                 self.disk.wal.insert(
                     segment_id,
                     SimFile {
@@ -118,7 +206,7 @@ impl SimHost {
                 Some(Completion::WalRotated { segment_id })
             }
             Action::DeleteWalSegments { segment_ids } => {
-                self.step("wal delete segments")?;
+                self.io_step("wal delete segments")?;
                 for id in segment_ids {
                     self.disk.wal.remove(&id);
                 }
@@ -127,7 +215,7 @@ impl SimHost {
             Action::FlushWarm(batch) => Some(self.flush_warm(&batch)?),
             Action::CompactWarm { segment } => Some(self.compact(engine, segment)?),
             Action::DeleteWarmSegment { segment } => {
-                self.step("warm delete segment")?;
+                self.io_step("warm delete segment")?;
                 self.disk.warm.remove(&segment);
                 None
             }
@@ -136,7 +224,7 @@ impl SimHost {
     }
 
     /// Appends records and a marker to the active warm segment, then syncs: two steps.
-    fn append_warm(&mut self, records: Vec<WarmRec>) -> Result<(u32, usize), Crashed> {
+    fn append_warm(&mut self, records: Vec<WarmRec>) -> Result<(u32, usize), StepError> {
         let active = self
             .disk
             .warm
@@ -146,17 +234,24 @@ impl SimHost {
         let id = match active {
             Some((id, len)) if len < WARM_RECORDS_PER_SEGMENT => id,
             other => {
-                self.step("warm create segment")?;
+                self.io_step("warm create segment")?;
                 let id = other.map_or(1, |(id, _)| id + 1);
                 self.disk.warm.insert(id, Default::default());
                 id
             }
         };
-        self.step("warm write")?;
+        let result = self.io_step("warm write");
         let seg = self.disk.warm.get_mut(&id).expect("active segment");
         let base = seg.records.len();
+        if let Err(StepError::Failed(_)) = result {
+            let half = records.len() / 2;
+            seg.records.extend(records.into_iter().take(half));
+            result?;
+            unreachable!("a failed step returned above");
+        }
+        result?;
         seg.records.extend(records);
-        self.step("warm sync")?;
+        self.io_step("warm sync")?;
         let seg = self.disk.warm.get_mut(&id).expect("active segment");
         seg.durable = seg.records.len();
         Ok((id, base))
@@ -167,7 +262,7 @@ impl SimHost {
         vec![(id, n as u64 * u64::from(WARM_RECORD_BYTES))]
     }
 
-    fn flush_warm(&mut self, batch: &FlushBatch) -> Result<Completion, Crashed> {
+    fn flush_warm(&mut self, batch: &FlushBatch) -> Result<Completion, StepError> {
         let mut records: Vec<WarmRec> = batch
             .entries
             .iter()
@@ -200,8 +295,8 @@ impl SimHost {
         })
     }
 
-    fn compact(&mut self, engine: &Engine, segment: u32) -> Result<Completion, Crashed> {
-        self.step("warm read for compaction")?;
+    fn compact(&mut self, engine: &Engine, segment: u32) -> Result<Completion, StepError> {
+        self.io_step("warm read for compaction")?;
         let older_exists = self
             .disk
             .warm
@@ -257,7 +352,7 @@ impl SimHost {
 
     /// A commit in the order the native host writes one: objects, their fsync, the ref lock,
     /// its fsync, the rename, the directory fsync.
-    fn commit(&mut self, batch: &ColdBatch) -> Result<Completion, Crashed> {
+    fn commit(&mut self, batch: &ColdBatch) -> Result<Completion, StepError> {
         let mut tree = self
             .disk
             .git
@@ -277,7 +372,7 @@ impl SimHost {
             }
         }
         let id = self.disk.git.commits.keys().last().copied().unwrap_or(0) + 1;
-        self.step("git write objects")?;
+        self.io_step("git write objects")?;
         self.disk.git.commits.insert(
             id,
             Commit {
@@ -286,17 +381,17 @@ impl SimHost {
                 durable: false,
             },
         );
-        self.step("git sync objects")?;
+        self.io_step("git sync objects")?;
         if let Some(c) = self.disk.git.commits.get_mut(&id) {
             c.durable = true;
         }
-        self.step("git write ref lock")?;
+        self.io_step("git write ref lock")?;
         self.disk.git.lock_live = Some(id);
-        self.step("git sync ref lock")?;
+        self.io_step("git sync ref lock")?;
         self.disk.git.lock_durable = Some(id);
-        self.step("git rename lock to ref")?;
+        self.io_step("git rename lock to ref")?;
         self.disk.git.ref_live = self.disk.git.lock_live.take();
-        self.step("git sync refs directory")?;
+        self.io_step("git sync refs directory")?;
         self.disk.git.ref_durable = self.disk.git.ref_live;
         self.disk.git.lock_durable = None;
         let mut commit = [0u8; 20];
@@ -337,5 +432,18 @@ pub fn loc(segment: u32, index: usize) -> WarmLoc {
         segment,
         offset: index as u64,
         len: WARM_RECORD_BYTES,
+    }
+}
+
+fn host_op(action: &Action) -> HostOp {
+    match action {
+        Action::AppendWal { .. } | Action::WriteWal { .. } => HostOp::WalWrite,
+        Action::SyncWal { .. } => HostOp::WalSync,
+        Action::RotateWal { .. } => HostOp::WalRotate,
+        Action::DeleteWalSegments { .. } => HostOp::WalDelete,
+        Action::FlushWarm(_) => HostOp::WarmFlush,
+        Action::CompactWarm { .. } => HostOp::WarmCompact,
+        Action::DeleteWarmSegment { .. } => HostOp::WarmDelete,
+        Action::CommitCold(_) => HostOp::ColdCommit,
     }
 }

@@ -41,6 +41,12 @@ impl Model {
         self.states.push(next);
     }
 
+    /// Forgets the writes after `seq` (a reopen found the store as of `seq`: later writes were
+    /// never durable and their sequence numbers will be used again).
+    pub fn truncate(&mut self, seq: u64) {
+        self.states.truncate(seq as usize + 1);
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.states.len() as u64 - 1
     }

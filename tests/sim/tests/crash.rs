@@ -54,3 +54,37 @@ fn the_same_seed_gives_the_same_trace() {
     assert!(distinct.len() > 15, "different seeds make different runs");
     println!("determinism: 20 seeds run twice, identical trace hashes");
 }
+
+#[test]
+fn injected_failures_poison_never_acknowledge_and_reopening_recovers() {
+    use std::collections::BTreeSet;
+    use thermocline_sim::check::check_faults;
+    use thermocline_sim::host::CALL_SITES;
+    let seeds: u64 = std::env::var("THERMOCLINE_SIM_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let (mut runs, mut poisoned, mut refused) = (0, 0, 0);
+    let mut sites = BTreeSet::new();
+    let mut violations = Vec::new();
+    for seed in 0..seeds {
+        let out = check_faults(seed, 60);
+        runs += out.runs;
+        poisoned += out.poisoned_runs;
+        refused += out.refused_writes;
+        sites.extend(out.sites);
+        violations.extend(out.violations);
+    }
+    for v in violations.iter().take(10) {
+        eprintln!("violation: {v}");
+    }
+    let missing: Vec<_> = CALL_SITES.iter().filter(|s| !sites.contains(*s)).collect();
+    println!(
+        "fault injection: {runs} runs with EIO/ENOSPC injected, {poisoned} poisoned, {refused} writes refused, call sites hit {}/{}, {} violations",
+        CALL_SITES.len() - missing.len(),
+        CALL_SITES.len(),
+        violations.len()
+    );
+    assert!(violations.is_empty(), "{} violations", violations.len());
+    assert!(missing.is_empty(), "call sites never failed: {missing:?}");
+}
