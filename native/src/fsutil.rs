@@ -57,6 +57,9 @@ pub(crate) fn numbered_files(dir: &Path, ext: &str) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
+/// How long to wait for a lock that this process itself holds (see `DirLock::acquire`).
+const OWN_LOCK_WAIT_MS: u64 = 500;
+
 /// The exclusive lock on a store directory, held for the store's lifetime. The holder's pid
 /// is written into the file so a second opener can say who holds it.
 #[derive(Debug)]
@@ -74,20 +77,33 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let pid = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(Error::Locked {
-                    dir: dir.to_path_buf(),
-                    pid,
-                });
+        // A lock this very process held a moment ago can outlive its `close` for as long as a
+        // child forked meanwhile (by any thread) has not yet exec'd: the child shares the open
+        // file. So when the holder is this process, wait briefly before saying "locked".
+        let mut waited_ms = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let pid: Option<u32> = file
+                        .read_to_string(&mut text)
+                        .ok()
+                        .and_then(|_| text.trim().parse().ok());
+                    file.seek(std::io::SeekFrom::Start(0))
+                        .map_err(|e| Error::io("read", &path, e))?;
+                    if pid == Some(std::process::id()) && waited_ms < OWN_LOCK_WAIT_MS {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        waited_ms += 10;
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        dir: dir.to_path_buf(),
+                        pid,
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
         }
         let pid = std::process::id().to_string();
         file.set_len(0)
