@@ -28,6 +28,7 @@ pub mod engine;
 pub mod io;
 pub mod key;
 pub mod keydir;
+pub mod planted;
 pub mod policy;
 pub mod recovery;
 pub mod time;

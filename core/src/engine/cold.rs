@@ -87,7 +87,9 @@ impl Engine {
     /// has the deletion too, or a value committed earlier would come back at the next open.
     #[must_use]
     pub fn tombstone_droppable(&self, seq: u64) -> bool {
-        self.config.cold.is_none() || seq <= self.cold.through_seq
+        crate::planted::active(crate::planted::Bug::DropTombstoneEarly)
+            || self.config.cold.is_none()
+            || seq <= self.cold.through_seq
     }
 
     /// Records the entries of a completed warm flush for the next commit.
@@ -179,7 +181,11 @@ impl Engine {
         self.cold.pending_since = None;
         self.cold.next_id += 1;
         let id = self.cold.next_id;
-        let through_seq = self.warm.through_seq;
+        let through_seq = if crate::planted::active(crate::planted::Bug::CommitClaimsUnflushed) {
+            self.wal.appended()
+        } else {
+            self.warm.through_seq
+        };
         let keys = entries.iter().map(|e| (e.key.clone(), e.seq)).collect();
         self.cold.in_flight = Some((id, keys, through_seq));
         self.actions.push_back(Action::CommitCold(ColdBatch {

@@ -227,7 +227,13 @@ impl Engine {
             return;
         }
         self.wal.restore_seq(record.seq);
-        for op in &record.ops {
+        let half = crate::planted::active(crate::planted::Bug::HalfTransaction);
+        let ops = if half {
+            record.ops.get(..1).unwrap_or(&[])
+        } else {
+            &record.ops[..]
+        };
+        for op in ops {
             self.apply_op(now, op, record.seq, None);
         }
     }
@@ -532,6 +538,7 @@ impl Engine {
         // later (a sync that was in flight) may cover a file the failure left in doubt.
         let (written, synced, committed) =
             self.acked_at_poison.unwrap_or_else(|| self.reached_marks());
+        let (written, synced) = self.planted_reached(written, synced);
         let done = match ticket.level {
             SyncLevel::Memory => true,
             SyncLevel::Os => written >= ticket.seq,
@@ -548,6 +555,22 @@ impl Engine {
             (false, Some((op, class))) => Err(WriteError::Poisoned { op, class }),
             _ => Ok(done),
         }
+    }
+
+    /// The acknowledgement bugs of [`crate::planted`] (identity unless one is switched on).
+    fn planted_reached(&self, written: u64, synced: u64) -> (u64, u64) {
+        use crate::planted::{Bug, active};
+        let written = if active(Bug::AckBeforeWrite) {
+            self.wal.appended()
+        } else {
+            written
+        };
+        let synced = if active(Bug::AckBeforeSync) {
+            self.wal.written_seq()
+        } else {
+            synced
+        };
+        (written, synced)
     }
 
     /// Sequence numbers reached at `os`, `fsync` and `commit`.
@@ -707,6 +730,11 @@ impl Engine {
         let through_seq = self.wal.appended();
         let keys = entries.iter().map(|e| (e.key.clone(), e.seq)).collect();
         self.warm.batch = Some((id, keys, through_seq));
+        if crate::planted::active(crate::planted::Bug::ReleaseWalBeforeCheckpoint)
+            && let Some(delete) = self.wal.release_through(through_seq)
+        {
+            self.actions.push_back(delete);
+        }
         self.actions.push_back(Action::FlushWarm(FlushBatch {
             id,
             entries,

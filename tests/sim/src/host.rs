@@ -36,6 +36,32 @@ pub const CALL_SITES: [&str; 22] = [
     "git sync refs directory",
 ];
 
+/// Defects planted in the simulated host (the engine's are in `thermocline_core::planted`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HostBug {
+    /// `SyncWal` reports success without syncing.
+    WalSyncIsANoop = 1,
+    /// A warm flush is reported durable without its sync.
+    WarmFlushNotSynced,
+    /// A cold commit moves the ref (durably) before its objects are synced.
+    RefBeforeObjects,
+}
+
+static HOST_BUG: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Switches a host defect on (`None`: all off). Process-wide, for the planted-bug test.
+pub fn plant(bug: Option<HostBug>) {
+    HOST_BUG.store(
+        bug.map_or(0, |b| b as u8),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
+
+fn planted(bug: HostBug) -> bool {
+    HOST_BUG.load(std::sync::atomic::Ordering::Relaxed) == bug as u8
+}
+
 /// An injected failure: EIO or ENOSPC at step `at`, or at every step from `at` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -180,8 +206,10 @@ impl SimHost {
             }
             Action::SyncWal { upto } => {
                 self.io_step("wal sync")?;
-                let f = self.wal_file();
-                f.durable = f.live.clone();
+                if !planted(HostBug::WalSyncIsANoop) {
+                    let f = self.wal_file();
+                    f.durable = f.live.clone();
+                }
                 Some(Completion::WalSynced { upto })
             }
             Action::RotateWal { segment_id, header } => {
@@ -252,8 +280,10 @@ impl SimHost {
         result?;
         seg.records.extend(records);
         self.io_step("warm sync")?;
-        let seg = self.disk.warm.get_mut(&id).expect("active segment");
-        seg.durable = seg.records.len();
+        if !planted(HostBug::WarmFlushNotSynced) {
+            let seg = self.disk.warm.get_mut(&id).expect("active segment");
+            seg.durable = seg.records.len();
+        }
         Ok((id, base))
     }
 
@@ -381,9 +411,12 @@ impl SimHost {
                 durable: false,
             },
         );
-        self.io_step("git sync objects")?;
-        if let Some(c) = self.disk.git.commits.get_mut(&id) {
-            c.durable = true;
+        let objects_first = !planted(HostBug::RefBeforeObjects);
+        if objects_first {
+            self.io_step("git sync objects")?;
+            if let Some(c) = self.disk.git.commits.get_mut(&id) {
+                c.durable = true;
+            }
         }
         self.io_step("git write ref lock")?;
         self.disk.git.lock_live = Some(id);
@@ -394,6 +427,12 @@ impl SimHost {
         self.io_step("git sync refs directory")?;
         self.disk.git.ref_durable = self.disk.git.ref_live;
         self.disk.git.lock_durable = None;
+        if !objects_first {
+            self.io_step("git sync objects")?;
+            if let Some(c) = self.disk.git.commits.get_mut(&id) {
+                c.durable = true;
+            }
+        }
         let mut commit = [0u8; 20];
         commit[..8].copy_from_slice(&id.to_le_bytes());
         Ok(Completion::ColdCommitted {
