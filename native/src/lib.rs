@@ -32,6 +32,11 @@ pub mod check;
 
 pub use cold::{LogEntry, Version};
 pub use error::Error;
+
+/// Entry points for the fuzz targets (`fuzz/`) and their regression tests: every decoder of
+/// bytes that come from disk, fed arbitrary input. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub use options::{Clock, ManualClock, Options, RecoveryMode, SystemClock};
 pub use rebuild::{LostWrite, Rebuilt};
 pub use store::{Batch, OpenReport, Store, StoreStats};

@@ -1,0 +1,130 @@
+//! Fuzzing entry points: each takes arbitrary bytes, decodes them the way the store decodes
+//! what it reads from disk, and checks what must hold for any input. A panic is a finding.
+//! The fuzz targets in `fuzz/` and the regression test `native/tests/fuzz_regressions.rs` call
+//! these same functions, so a crash found once is replayed on stable Rust forever.
+
+use thermocline_core::cold::{key_to_path, path_to_key};
+use thermocline_core::recovery::WalReplay;
+use thermocline_core::wal::{self, SegmentHeader};
+
+use crate::cold::parse;
+use crate::warm::format;
+
+/// The names of the targets, as directories under `fuzz/corpus` and `fuzz/regressions`.
+pub const TARGETS: [&str; 5] = [
+    "wal_segment",
+    "warm_segment",
+    "git_objects",
+    "key_path",
+    "wal_replay",
+];
+
+/// Runs target `name` on `data`.
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "wal_segment" => wal_segment(data),
+        "warm_segment" => warm_segment(data),
+        "git_objects" => git_objects(data),
+        "key_path" => key_path(data),
+        "wal_replay" => wal_replay(data),
+        other => panic!("unknown fuzz target {other}"),
+    }
+}
+
+/// A WAL segment, as the last segment and as an older one, with and without a previous seq.
+pub fn wal_segment(data: &[u8]) {
+    let _ = SegmentHeader::decode(1, data);
+    for is_last in [true, false] {
+        if let Ok(scan) = wal::scan_segment(1, data, is_last, None) {
+            assert!(scan.valid_bytes <= data.len() as u64);
+            let mut prev = None;
+            for r in &scan.records {
+                assert!(
+                    r.offset + r.len_bytes <= scan.valid_bytes,
+                    "a record past the valid end"
+                );
+                assert!(
+                    prev.is_none_or(|p| r.seq == p + 1),
+                    "records out of sequence"
+                );
+                prev = Some(r.seq);
+            }
+        }
+    }
+}
+
+/// Several WAL segments cut from one input, replayed in order as recovery does.
+pub fn wal_replay(data: &[u8]) {
+    let mut replay = WalReplay::new(u64::from(data.first().copied().unwrap_or(0)));
+    let parts: Vec<&[u8]> = data.split(|&b| b == 0xa5).collect();
+    for (i, part) in parts.iter().enumerate() {
+        if replay
+            .segment(i as u64 + 1, part, i + 1 == parts.len())
+            .is_err()
+        {
+            return;
+        }
+    }
+    let report = replay.finish();
+    assert!(report.wal_bytes_scanned <= data.len() as u64);
+}
+
+/// A warm segment scanned as open and `check` scan it.
+pub fn warm_segment(data: &[u8]) {
+    let _ = format::check_header(1, data);
+    let mut pos = format::HEADER_BYTES.min(data.len());
+    while pos < data.len() {
+        match format::decode_record(&data[pos..]) {
+            Ok(d) => {
+                assert!(
+                    d.len as usize >= format::RECORD_HEADER_BYTES
+                        && pos + d.len as usize <= data.len()
+                );
+                pos += d.len as usize;
+            }
+            Err(_) => {
+                let _ = format::marker_after(data, pos + 1);
+                break;
+            }
+        }
+    }
+}
+
+/// Trees and commits read back from the cold tier.
+pub fn git_objects(data: &[u8]) {
+    if let Ok(entries) = parse::tree_entries(data) {
+        for e in &entries {
+            let found = parse::find_entry(data, &e.name, e.is_tree).ok().flatten();
+            assert!(
+                found.is_some(),
+                "an entry the decoder listed cannot be found"
+            );
+        }
+    }
+    let _ = parse::find_entry(data, b"a.v", false);
+    if let Ok(c) = parse::commit(data) {
+        let _ = parse::through_seq(&c.message);
+    }
+}
+
+/// The key-to-path mapping: any path it accepts maps back to itself.
+pub fn key_path(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(key) = path_to_key(text) {
+        assert_eq!(
+            key_to_path(&key),
+            text,
+            "path_to_key accepted a non-canonical path"
+        );
+    }
+    if let Ok(key) = thermocline_core::Key::new(text) {
+        let path = key_to_path(&key);
+        assert_eq!(
+            path_to_key(&path).as_ref(),
+            Ok(&key),
+            "the mapping does not invert"
+        );
+    }
+}
