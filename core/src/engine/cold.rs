@@ -274,11 +274,6 @@ impl Engine {
             return;
         }
         let key = key.clone();
-        self.keydir.touch(&key, now);
-        if policy::promote_on_read(value.len_bytes(), self.cache.capacity_bytes()) {
-            let weight = Self::weight(&key, &value);
-            self.cache.insert(key, value, weight, now, None);
-            self.counters.promotions += 1;
-        }
+        self.promote(now, key, value);
     }
 }

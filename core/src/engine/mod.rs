@@ -416,6 +416,11 @@ impl Engine {
             return;
         }
         let key = key.clone();
+        self.promote(now, key, value);
+    }
+
+    /// A value read from a lower tier enters the hot tier, unless it is too big to be worth it.
+    fn promote(&mut self, now: Millis, key: Key, value: Value) {
         self.keydir.touch(&key, now);
         if policy::promote_on_read(value.len_bytes(), self.cache.capacity_bytes()) {
             let weight = Self::weight(&key, &value);

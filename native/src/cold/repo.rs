@@ -578,17 +578,33 @@ impl ColdRepo {
     /// `key`'s value at revision `rev` (a full or abbreviated commit id, `HEAD~N`, `main`, ...).
     pub(crate) fn get_at(&self, key: &Key, rev: &str) -> Result<Option<Value>, Error> {
         let repo = self.local();
-        let id = repo
-            .rev_parse_single(rev)
-            .map_err(|e| Error::Revision {
+        // A full commit id needs no rev-parse (which lists the pack directory on every call):
+        // the id is the object to read.
+        let oid: Oid = match parse_full_hex(rev) {
+            Some(oid) => oid,
+            None => {
+                let id = repo
+                    .rev_parse_single(rev)
+                    .map_err(|e| Error::Revision {
+                        rev: rev.to_owned(),
+                        detail: e.to_string(),
+                    })?
+                    .detach();
+                id.as_slice().try_into().map_err(|_| Error::Revision {
+                    rev: rev.to_owned(),
+                    detail: "not a SHA-1 id".into(),
+                })?
+            }
+        };
+        if repo
+            .find_header(gix::ObjectId::from_bytes_or_panic(&oid))
+            .is_err()
+        {
+            return Err(Error::Revision {
                 rev: rev.to_owned(),
-                detail: e.to_string(),
-            })?
-            .detach();
-        let oid: Oid = id.as_slice().try_into().map_err(|_| Error::Revision {
-            rev: rev.to_owned(),
-            detail: "not a SHA-1 id".into(),
-        })?;
+                detail: "no such commit".into(),
+            });
+        }
         let info = Self::read_commit(&repo, &oid)?;
         match Self::lookup(&repo, &info.tree, &key_to_path(key))? {
             Some(blob) => Ok(Some(Value::from(Self::blob(&repo, &blob)?))),
@@ -674,6 +690,18 @@ impl ColdRepo {
         }
         Ok(seen.len() as u64)
     }
+}
+
+/// A 40-digit hexadecimal object id.
+fn parse_full_hex(rev: &str) -> Option<Oid> {
+    if rev.len() != 40 {
+        return None;
+    }
+    let mut oid = [0u8; 20];
+    for (i, byte) in oid.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(rev.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(oid)
 }
 
 /// Rebuilds the trees along the changed paths under `base`; `None` when the result is empty.
