@@ -30,6 +30,29 @@ pub(crate) fn create_durable(dir: &Path, name: &str, bytes: &[u8]) -> io::Result
     Ok(file)
 }
 
+/// Like [`create_durable`], with the file extended (sparse, zeros) to `len` bytes before it is
+/// synced and named.
+pub(crate) fn create_durable_sized(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    len: u64,
+) -> io::Result<File> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.set_len(len)?;
+    file.sync_all()?;
+    fs::rename(&tmp, dir.join(name))?;
+    fsync_dir(dir)?;
+    Ok(file)
+}
+
 /// Removes leftovers of interrupted `create_durable` calls.
 pub(crate) fn remove_tmp_files(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {

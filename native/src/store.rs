@@ -573,11 +573,8 @@ fn replay_wal(
             // could keep those and lose these, leaving a hole.
             file.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
         }
-        kept.push((
-            id,
-            plan.first_seq,
-            plan.truncate_to.unwrap_or(bytes.len() as u64),
-        ));
+        // The valid bytes, not the file's length: segments are preallocated.
+        kept.push((id, plan.first_seq, plan.bytes));
     }
     let next_id = ids.last().map_or(1, |id| id + 1);
     Ok(WalOpen {
