@@ -13,21 +13,10 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates `dir/name` holding `bytes`, durably and atomically: written to a temporary name,
 /// fsynced, renamed, and the directory fsynced. A crash leaves either no file or the whole
-/// file (plus perhaps a `*.tmp` that the next open removes). Returns the open file.
+/// file (plus perhaps a `*.tmp` that the next open removes). Returns the open file (callers
+/// write at explicit offsets).
 pub(crate) fn create_durable(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<File> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
-    fsync_dir(dir)?;
-    file.seek(io::SeekFrom::End(0))?;
-    Ok(file)
+    create_durable_sized(dir, name, bytes, bytes.len() as u64)
 }
 
 /// Like [`create_durable`], with the file extended (sparse, zeros) to `len` bytes before it is
@@ -46,7 +35,9 @@ pub(crate) fn create_durable_sized(
         .truncate(true)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    file.set_len(len)?;
+    if len > bytes.len() as u64 {
+        file.set_len(len)?;
+    }
     file.sync_all()?;
     fs::rename(&tmp, dir.join(name))?;
     fsync_dir(dir)?;
