@@ -21,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod batch;
 pub mod cache;
 pub mod cold;
 pub mod config;
@@ -36,6 +37,7 @@ pub mod value;
 pub mod wal;
 pub mod write_behind;
 
+pub use batch::Batch;
 pub use config::{Config, SyncLevel};
 pub use engine::{Engine, Lookup, Stats, Ticket, WriteError, WriteOpts};
 pub use io::{Action, Completion, Event};

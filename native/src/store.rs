@@ -7,10 +7,10 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use thermocline_core::Batch;
 use thermocline_core::config::AutoCommit;
 use thermocline_core::engine::{KeyInfo, WriteOpts};
 use thermocline_core::recovery::{RecoveryReport, WalReplay};
-use thermocline_core::wal::Op;
 use thermocline_core::{Engine, Key, Lookup, Stats, SyncLevel, Value, WriteError};
 
 use crate::cold::{Author, ColdRepo, LogEntry, Version};
@@ -72,44 +72,6 @@ pub struct Store {
     background: Option<JoinHandle<()>>,
     report: OpenReport,
     _lock: DirLock,
-}
-
-/// A set of writes applied as one: after a crash all of them are there or none.
-#[derive(Debug, Default)]
-pub struct Batch {
-    ops: Vec<Op>,
-}
-
-impl Batch {
-    #[must_use]
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    pub fn put(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<&mut Batch, Error> {
-        self.ops.push(Op::Put {
-            key: Key::new(key)?,
-            value: Value::from(value.as_ref()),
-        });
-        Ok(self)
-    }
-
-    pub fn delete(&mut self, key: &str) -> Result<&mut Batch, Error> {
-        self.ops.push(Op::Delete {
-            key: Key::new(key)?,
-        });
-        Ok(self)
-    }
-
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
 }
 
 impl Store {
@@ -270,7 +232,7 @@ impl Store {
 
     pub fn commit_with(&self, batch: Batch, opts: impl Into<WriteOpts>) -> Result<(), Error> {
         let opts = opts.into();
-        self.write(|engine, now| engine.handle_batch(now, batch.ops.clone(), opts))
+        self.write(|engine, now| engine.handle_batch(now, batch.ops().to_vec(), opts))
     }
 
     /// Reads `key`: memory, then the warm tier (promoting what it finds).

@@ -16,8 +16,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::error::Error;
 use crate::idb::IdbError;
 use crate::options::{Clock, Options};
-use crate::store::{Batch, BrowserStats};
+use crate::store::BrowserStats;
 use crate::web::BucketOptions;
+use thermocline_core::Batch;
 
 /// Largest integer a JavaScript number holds exactly.
 const SAFE_INTEGER_MAX: f64 = 9_007_199_254_740_991.0;

@@ -6,8 +6,8 @@
 use std::cell::RefMut;
 use std::rc::Rc;
 
+use thermocline_core::Batch;
 use thermocline_core::engine::{KeyInfo, WriteOpts};
-use thermocline_core::wal::Op;
 use thermocline_core::{Key, Lookup, Millis, Stats, SyncLevel, Value};
 
 use crate::driver::{Host, HostCounters, Opened, State};
@@ -38,44 +38,6 @@ pub struct BrowserStats {
     /// The browser promised not to evict this storage (`navigator.storage.persisted()`). When
     /// false, "durable" means durable until the browser clears storage under pressure.
     pub persisted: bool,
-}
-
-/// A set of writes applied as one: after a crash all of them are there or none.
-#[derive(Clone, Debug, Default)]
-pub struct Batch {
-    ops: Vec<Op>,
-}
-
-impl Batch {
-    #[must_use]
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    pub fn put(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<&mut Batch, Error> {
-        self.ops.push(Op::Put {
-            key: Key::new(key)?,
-            value: Value::from(value.as_ref()),
-        });
-        Ok(self)
-    }
-
-    pub fn delete(&mut self, key: &str) -> Result<&mut Batch, Error> {
-        self.ops.push(Op::Delete {
-            key: Key::new(key)?,
-        });
-        Ok(self)
-    }
-
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
 }
 
 impl Store {
@@ -201,7 +163,7 @@ impl Store {
     pub async fn commit_with(&self, batch: Batch, opts: impl Into<WriteOpts>) -> Result<(), Error> {
         let opts = opts.into();
         self.host
-            .write(|engine, now| engine.handle_batch(now, batch.ops.clone(), opts))
+            .write(|engine, now| engine.handle_batch(now, batch.ops().to_vec(), opts))
             .await
     }
 

@@ -125,8 +125,8 @@ impl sc::Store for BrowserStore {
         let mut batch = thermocline_wasm::Batch::new();
         for op in ops {
             match *op {
-                sc::Op::Put(k, v) => batch.put(k, v).map_err(error)?,
-                sc::Op::Delete(k) => batch.delete(k).map_err(error)?,
+                sc::Op::Put(k, v) => batch.put(k, v).map_err(|e| error(e.into()))?,
+                sc::Op::Delete(k) => batch.delete(k).map_err(|e| error(e.into()))?,
             };
         }
         self.0.commit_with(batch, level).await.map_err(error)

@@ -91,8 +91,8 @@ impl Store for NativeStore {
         let mut batch = Batch::new();
         for op in ops {
             match *op {
-                Op::Put(k, v) => batch.put(k, v).map_err(error)?,
-                Op::Delete(k) => batch.delete(k).map_err(error)?,
+                Op::Put(k, v) => batch.put(k, v).map_err(|e| error(e.into()))?,
+                Op::Delete(k) => batch.delete(k).map_err(|e| error(e.into()))?,
             };
         }
         self.0.commit_with(batch, level).map_err(error)
