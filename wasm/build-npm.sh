@@ -41,7 +41,7 @@ cat > "$out/package.json" <<EOF
 {
   "name": "thermocline",
   "version": "$version",
-  "description": "An embedded tiered key-value store for the browser: hot in memory, warm in IndexedDB behind a write-ahead log",
+  "description": "An embedded tiered key-value store for the browser: hot in memory, warm in IndexedDB behind a write-ahead log, cold in git history",
   "license": "MIT OR Apache-2.0",
   "type": "module",
   "main": "./index.js",

@@ -329,6 +329,14 @@ impl Store {
         self.cold()?.log(n)
     }
 
+    /// The cold tier's whole history (branch `main`) as the bytes of a git bundle: `git clone
+    /// FILE` or `git fetch FILE` reads it. Committed writes only: writes since the last cold
+    /// commit are not in it (`sync(SyncLevel::Commit)` first to include them). An error when
+    /// nothing has been committed yet.
+    pub fn export_git(&self) -> Result<Vec<u8>, Error> {
+        self.cold()?.export_bundle()
+    }
+
     /// Keys starting with `prefix`, sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let g = self.shared.lock();

@@ -72,7 +72,8 @@ clearTimeout(timeout);
 browser.kill();
 server.close();
 await new Promise((resolve) => browser.once("exit", resolve));
-rmSync(profile, { recursive: true, force: true });
+// Chromium may still be writing its profile for a moment after it exits.
+rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 
 if (!result.ok) {
   console.error(result.error);

@@ -7,6 +7,7 @@
 //! skips wasm-bindgen's own.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
@@ -17,6 +18,9 @@ use crate::error::Error;
 use crate::store::Store;
 use crate::web;
 
+/// Commits `log()` lists when not told how many.
+const LOG_DEFAULT: usize = 20;
+
 /// An open store.
 #[wasm_bindgen(skip_typescript)]
 #[derive(Clone, Debug)]
@@ -25,6 +29,12 @@ pub struct Thermocline {
 }
 
 fn promise(f: impl Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
+    settle(Box::pin(f))
+}
+
+/// One copy of the promise glue for every method: the futures come boxed, so wasm-bindgen's
+/// executor plumbing is compiled once instead of once per method (a quarter of the `.wasm`).
+fn settle(f: Pin<Box<dyn Future<Output = Result<JsValue, Error>>>>) -> Promise {
     future_to_promise(async move { f.await.map_err(JsValue::from) })
 }
 
@@ -180,6 +190,55 @@ impl Thermocline {
         promise(async move {
             store.run_timers().await?;
             Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(skip_typescript)]
+    pub fn history(&self, key: JsValue) -> Promise {
+        let store = self.store.clone();
+        promise(async move {
+            let key = convert::key(&key)?;
+            Ok(convert::versions(&store.history(&key).await?))
+        })
+    }
+
+    #[wasm_bindgen(skip_typescript, js_name = getAt)]
+    pub fn get_at(&self, key: JsValue, rev: JsValue) -> Promise {
+        let store = self.store.clone();
+        promise(async move {
+            let key = convert::key(&key)?;
+            let rev = convert::rev(&rev)?;
+            Ok(match store.get_at(&key, &rev).await? {
+                Some(v) => js_sys::Uint8Array::from(&v[..]).into(),
+                None => JsValue::UNDEFINED,
+            })
+        })
+    }
+
+    #[wasm_bindgen(skip_typescript)]
+    pub fn log(&self, n: JsValue) -> Promise {
+        let store = self.store.clone();
+        promise(async move {
+            let n = convert::count(&n, LOG_DEFAULT)?;
+            Ok(convert::log_entries(&store.log(n).await?))
+        })
+    }
+
+    #[wasm_bindgen(skip_typescript, js_name = exportGit)]
+    pub fn export_git(&self) -> Promise {
+        let store = self.store.clone();
+        promise(async move {
+            let bundle = store.export_git().await?;
+            Ok(js_sys::Uint8Array::from(&bundle[..]).into())
+        })
+    }
+
+    #[wasm_bindgen(skip_typescript, js_name = importGit)]
+    pub fn import_git(&self, bytes: JsValue) -> Promise {
+        let store = self.store.clone();
+        promise(async move {
+            let bytes = convert::bytes(&bytes, "importGit")?;
+            Ok(convert::import_report(&store.import_git(&bytes).await?))
         })
     }
 

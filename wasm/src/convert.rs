@@ -10,9 +10,12 @@ use std::str::FromStr;
 use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array};
 use thermocline_core::SyncLevel;
 use thermocline_core::cache::EvictionPolicy;
+use thermocline_core::cold::rev::{LogEntry, Version};
+use thermocline_core::config::AutoCommit;
 use thermocline_core::engine::{KeyInfo, WriteOpts};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::cold::ImportReport;
 use crate::error::Error;
 use crate::idb::IdbError;
 use crate::options::{Clock, Options};
@@ -144,7 +147,7 @@ pub(crate) fn level(v: &JsValue, default: SyncLevel) -> Result<SyncLevel, Error>
         ))
     })?;
     let level = SyncLevel::from_str(&name).map_err(|e| invalid(format!("{e}, got {name:?}")))?;
-    if level >= SyncLevel::Commit {
+    if level == SyncLevel::Push {
         return Err(Error::LevelUnavailable { level });
     }
     Ok(level)
@@ -161,7 +164,7 @@ pub(crate) fn write_opts(v: &JsValue, default: SyncLevel) -> Result<WriteOpts, E
     })
 }
 
-const OPTION_NAMES: [&str; 13] = [
+const OPTION_NAMES: [&str; 14] = [
     "hotCapacityBytes",
     "eviction",
     "hotTtlMs",
@@ -175,6 +178,7 @@ const OPTION_NAMES: [&str; 13] = [
     "storageBucket",
     "batchBytesMax",
     "warmIdleMs",
+    "git",
 ];
 
 /// The options of `Thermocline.open`.
@@ -220,7 +224,55 @@ pub(crate) fn options(v: &JsValue) -> Result<Options, Error> {
         o.clock = Clock::Js(clock);
     }
     o.bucket = bucket(&f.get("storageBucket").unwrap_or(JsValue::UNDEFINED))?;
+    if let Some(g) = f.get("git") {
+        git(&g, &mut o)?;
+    }
     Ok(o)
+}
+
+/// `git: false`, or `{ autoCommit?, commitDebounceMs?, commitMaxAgeMs?, authorName?,
+/// authorEmail? }`.
+fn git(v: &JsValue, o: &mut Options) -> Result<(), Error> {
+    if v.as_bool() == Some(false) {
+        o.config.cold = None;
+        return Ok(());
+    }
+    let names = [
+        "autoCommit",
+        "commitDebounceMs",
+        "commitMaxAgeMs",
+        "authorName",
+        "authorEmail",
+    ];
+    let Some(f) = Fields::new(v, "options.git", &names)? else {
+        return Ok(());
+    };
+    let cold = o.config.cold.get_or_insert_with(Default::default);
+    if let Some(mode) = f.string("autoCommit")? {
+        cold.auto_commit = match mode.as_str() {
+            "immediate" => AutoCommit::Immediate,
+            "debounced" => AutoCommit::Debounced,
+            "manual" => AutoCommit::Manual,
+            other => {
+                return Err(invalid(format!(
+                    "options.git.autoCommit must be immediate, debounced or manual, got {other:?}"
+                )));
+            }
+        };
+    }
+    if let Some(n) = f.u64("commitDebounceMs")? {
+        cold.commit_debounce_ms = n;
+    }
+    if let Some(n) = f.u64("commitMaxAgeMs")? {
+        cold.commit_max_age_ms = n;
+    }
+    if let Some(name) = f.string("authorName")? {
+        o.author_name = name;
+    }
+    if let Some(email) = f.string("authorEmail")? {
+        o.author_email = email;
+    }
+    Ok(())
 }
 
 fn write_behind(
@@ -404,6 +456,12 @@ pub(crate) fn stats(s: &BrowserStats) -> JsValue {
         ("flushes", num(e.flushes)),
         ("coalescedWrites", num(e.coalesced_writes)),
         ("poisoned", e.poisoned.into()),
+        ("commits", num(e.commits)),
+        ("coldKeys", num(e.cold_keys)),
+        ("coldOnlyKeys", num(e.cold_only_keys)),
+        ("coldPendingKeys", num(e.cold_pending_keys)),
+        ("coldThroughSeq", num(e.cold_through_seq)),
+        ("hitsCold", num(e.hits_cold)),
         ("writeTransactions", num(s.host.write_transactions)),
         ("readTransactions", num(s.host.read_transactions)),
         ("quotaErrors", num(s.host.quota_errors)),
@@ -422,6 +480,74 @@ pub(crate) fn key_info(i: &KeyInfo) -> JsValue {
         ("valueBytes", num(i.meta.value_bytes)),
         ("lastAccessMs", num(i.meta.last_access.0)),
     ])
+}
+
+/// `history` entries: `{ commit, timeSecs, size }`, `size` null for a deletion.
+pub(crate) fn versions(versions: &[Version]) -> JsValue {
+    versions
+        .iter()
+        .map(|v| {
+            object(&[
+                ("commit", JsValue::from_str(&v.commit)),
+                ("timeSecs", JsValue::from_f64(v.time_secs as f64)),
+                ("size", v.size.map_or(JsValue::NULL, num)),
+            ])
+        })
+        .collect::<Array>()
+        .into()
+}
+
+/// `log` entries: `{ commit, timeSecs, summary }`.
+pub(crate) fn log_entries(entries: &[LogEntry]) -> JsValue {
+    entries
+        .iter()
+        .map(|e| {
+            object(&[
+                ("commit", JsValue::from_str(&e.commit)),
+                ("timeSecs", JsValue::from_f64(e.time_secs as f64)),
+                ("summary", JsValue::from_str(&e.summary)),
+            ])
+        })
+        .collect::<Array>()
+        .into()
+}
+
+pub(crate) fn import_report(r: &ImportReport) -> JsValue {
+    object(&[
+        ("commits", num(r.commits)),
+        ("objects", num(r.objects)),
+        ("keys", num(r.keys)),
+    ])
+}
+
+/// Bytes given to `importGit`: a `Uint8Array` or an `ArrayBuffer`.
+pub(crate) fn bytes(v: &JsValue, what: &str) -> Result<Vec<u8>, Error> {
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
+    }
+    Err(invalid(format!(
+        "{what} takes a Uint8Array or an ArrayBuffer, got {}",
+        type_name(v)
+    )))
+}
+
+/// A revision argument.
+pub(crate) fn rev(v: &JsValue) -> Result<String, Error> {
+    v.as_string()
+        .ok_or_else(|| invalid(format!("a revision must be a string, got {}", type_name(v))))
+}
+
+/// A count argument; `undefined` gives `default`.
+pub(crate) fn count(v: &JsValue, default: usize) -> Result<usize, Error> {
+    if v.is_undefined() {
+        return Ok(default);
+    }
+    safe_integer(v)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .ok_or_else(|| invalid(format!("a count must be a non-negative integer, got {v:?}")))
 }
 
 fn type_name(v: &JsValue) -> String {

@@ -56,6 +56,10 @@ pub enum Error {
     Json { key: String, detail: String },
     #[error("{0} (this browser or context does not provide it)")]
     Unsupported(String),
+    #[error("revision {rev:?}: {detail}")]
+    Revision { rev: String, detail: String },
+    #[error("cannot import the git history: {detail}")]
+    Import { detail: String },
     #[error("the store is closed")]
     Closed,
 }
@@ -67,8 +71,8 @@ fn level_unavailable_reason(level: SyncLevel) -> &'static str {
             "sync level push is not available in a browser: a page cannot push to a git remote"
         }
         _ => {
-            "sync level commit needs the git cold tier, which the browser store does not have \
-             yet; use memory, os or fsync"
+            "sync level commit and git history need the git cold tier, which this store was \
+             opened without (options.git: false)"
         }
     }
 }
@@ -90,6 +94,8 @@ impl Error {
             Error::Config(_) | Error::InvalidArgument(_) => "InvalidArgumentError",
             Error::Json { .. } => "JsonError",
             Error::Unsupported(_) => "UnsupportedError",
+            Error::Revision { .. } => "RevisionError",
+            Error::Import { .. } => "ImportError",
             Error::Closed => "ClosedError",
         }
     }

@@ -19,18 +19,21 @@ use web_sys::{DomException, IdbDatabase, IdbFactory, IdbObjectStore, IdbTransact
 pub(crate) const WAL: &str = "wal";
 /// Warm records, keyed by the store's key.
 pub(crate) const WARM: &str = "warm";
-/// Small named values: the format version and the warm tier's `through_seq`.
+/// Small named values: the format version, the warm tier's `through_seq`, the git ref.
 pub(crate) const META: &str = "meta";
-pub(crate) const ALL_STORES: [&str; 3] = [WAL, WARM, META];
+/// Git objects of the cold tier, keyed by their hex id: `kind u8 | raw object data`.
+pub(crate) const GIT: &str = "git";
+pub(crate) const ALL_STORES: [&str; 4] = [WAL, WARM, META, GIT];
 
 /// The `meta` key of the format version of everything stored, written when the database is
 /// created; open refuses a database written by a newer format.
 pub(crate) const FORMAT_KEY: &str = "format";
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
-/// The database schema version. Object stores are created when a database is new; the byte
-/// formats inside them carry their own versions.
-const SCHEMA_VERSION: u32 = 1;
+/// The database schema version. Object stores missing from a database are created when it is
+/// opened with a newer version (version 2 added `git`); the byte formats inside them carry
+/// their own versions.
+const SCHEMA_VERSION: u32 = 2;
 
 #[wasm_bindgen]
 extern "C" {
@@ -111,7 +114,7 @@ fn err(value: JsValue) -> IdbError {
     IdbError::from_js(&value)
 }
 
-/// Opens (creating if needed) the database `name` with the three object stores.
+/// Opens (creating or upgrading if needed) the database `name` with its object stores.
 pub(crate) async fn open(factory: &IdbFactory, name: &str) -> Result<IdbDatabase, IdbError> {
     let request = factory.open_with_u32(name, SCHEMA_VERSION).map_err(err)?;
     let upgrading = request.clone();

@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use thermocline_core::cache::EvictionPolicy;
+use thermocline_core::config::{AutoCommit, ColdConfig};
 use thermocline_core::{Config, SyncLevel};
 
 use crate::web::BucketOptions;
@@ -69,6 +70,9 @@ pub struct Options {
     pub clock: Clock,
     /// Keep the database in a Storage Bucket (Chromium), e.g. to give the store its own quota.
     pub bucket: Option<BucketOptions>,
+    /// Author and committer of the cold tier's commits.
+    pub author_name: String,
+    pub author_email: String,
 }
 
 impl Default for Options {
@@ -76,11 +80,14 @@ impl Default for Options {
         Options {
             config: Config {
                 wal_segment_bytes_max: WAL_SEGMENT_BYTES_MAX,
+                cold: Some(ColdConfig::default()),
                 ..Config::default()
             },
             wait_for_lock: false,
             clock: Clock::System,
             bucket: None,
+            author_name: "Thermocline".into(),
+            author_email: "thermocline@localhost".into(),
         }
     }
 }
@@ -102,6 +109,30 @@ impl Options {
     #[must_use]
     pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
         self.config.cache.policy = policy;
+        self
+    }
+
+    /// When flushed writes become git commits (the cold tier is on by default).
+    #[must_use]
+    pub fn auto_commit(mut self, mode: AutoCommit) -> Self {
+        self.config
+            .cold
+            .get_or_insert_with(ColdConfig::default)
+            .auto_commit = mode;
+        self
+    }
+
+    /// A store without the git cold tier: no history, no `commit` level.
+    #[must_use]
+    pub fn without_cold_tier(mut self) -> Self {
+        self.config.cold = None;
+        self
+    }
+
+    #[must_use]
+    pub fn author(mut self, name: &str, email: &str) -> Self {
+        self.author_name = name.into();
+        self.author_email = email.into();
         self
     }
 

@@ -10,12 +10,15 @@
 //! Every byte and key read is untrusted: types, lengths, key validity and chunk continuity are
 //! checked, and damage is a `CorruptError` naming where it is, never a panic.
 
+use std::collections::HashMap;
+
 use js_sys::{Array, Uint8Array};
 use thermocline_core::recovery::{RecoveryReport, WalReplay};
 use thermocline_core::{Config, Engine, Key, Millis};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbDatabase, IdbKeyRange, IdbRequest};
 
+use crate::cold::{self, Reader};
 use crate::convert::safe_integer;
 use crate::error::Error;
 use crate::idb::{self, FORMAT_KEY, FORMAT_VERSION, IdbError};
@@ -34,6 +37,12 @@ pub struct OpenReport {
     pub wal: RecoveryReport,
     /// Keys found in the warm tier.
     pub warm_keys: u64,
+    /// The tip of the git cold tier holds the store as of this sequence number.
+    pub cold_through_seq: u64,
+    /// Keys found only in the cold tier (read from git when asked for).
+    pub cold_keys: u64,
+    /// Files at the tip that are not keys of this store (committed by hand elsewhere).
+    pub cold_foreign_paths: u64,
 }
 
 /// An engine rebuilt from IndexedDB, ready to be driven.
@@ -42,6 +51,7 @@ pub(crate) struct Recovered {
     pub engine: Engine,
     pub wal: WalLog,
     pub warm_bytes: u64,
+    pub tombstones: HashMap<Key, u64>,
     pub report: OpenReport,
 }
 
@@ -66,6 +76,7 @@ pub(crate) async fn recover(
         Ok([
             meta.get(&FORMAT_KEY.into())?,
             meta.get(&THROUGH_SEQ_KEY.into())?,
+            meta.get(&cold::REF_KEY.into())?,
             wal.get(&idb::DURABLE_KEY.into())?,
             wal.get_all_keys_with_key(&chunk_range)?,
             wal.get_all_with_key(&chunk_range)?,
@@ -73,17 +84,48 @@ pub(crate) async fn recover(
     })
     .map_err(read)?;
     idb::committed(&tx).await.map_err(read)?;
-    let [format, through, durable, chunk_keys, chunks] = requests.map(|r| result(&r));
+    let [format, through, tip_ref, durable, chunk_keys, chunks] = requests.map(|r| result(&r));
     check_format(&format?)?;
     let through_seq = seq_or_zero(&through?, "the warm tier's marker")?;
     let durable_seq = seq_or_zero(&durable?, "the WAL's durability watermark")?;
 
-    let (warm_keys, warm_bytes) = load_warm(db, &mut engine, now).await?;
-    engine.restore_warm_segment(warm::SEGMENT, warm_bytes, true);
+    // The cold tier first: its mark sets where sequence numbers go on (see the native open).
+    let mut reader = Reader::new(db);
+    let tip = match (&config.cold, cold::parse_ref(&tip_ref?)?) {
+        (Some(_), Some(_)) => reader.tip().await?,
+        _ => None,
+    };
+    let cold_through_seq = tip.as_ref().map_or(0, |t| t.through_seq);
+    engine.restore_cold_through(cold_through_seq);
+
+    let warm = load_warm(db, &mut engine, now).await?;
+    engine.restore_warm_segment(warm::SEGMENT, warm.bytes, true);
     engine.restore_warm_through(through_seq);
 
+    let mut cold_keys = 0;
+    let mut cold_foreign_paths = 0;
+    if let Some(tip) = &tip {
+        // Keys at the tip that no warm record (or tombstone) overrides live only in git.
+        let (keys, foreign) = reader.keys_at(tip.info.tree).await?;
+        cold_foreign_paths = foreign;
+        let cold_only: Vec<(Key, thermocline_core::cold::objects::Oid)> = keys
+            .into_iter()
+            .filter(|(k, _)| engine.key_info(k).is_none() && !warm.tombstones.contains_key(k))
+            .collect();
+        let blobs: Vec<thermocline_core::cold::objects::Oid> =
+            cold_only.iter().map(|(_, o)| *o).collect();
+        reader.fetch(&blobs).await?;
+        for (key, blob) in cold_only {
+            let size = reader.object(&blob).await?.1.len() as u64;
+            engine.restore_cold(now, key, size);
+            cold_keys += 1;
+        }
+    }
+
     let segments = wal_segments(&chunk_keys?, &chunks?)?;
-    let mut replay = WalReplay::new(through_seq);
+    // Records up to the newer of the warm and cold marks need no replay (after an import the
+    // cold mark may be the newer one).
+    let mut replay = WalReplay::new(through_seq.max(cold_through_seq));
     let mut kept = Vec::with_capacity(segments.len());
     let mut newest = None;
     let last = segments.len().saturating_sub(1);
@@ -116,26 +158,34 @@ pub(crate) async fn recover(
     Ok(Recovered {
         engine,
         wal: log,
-        warm_bytes,
+        warm_bytes: warm.bytes,
+        tombstones: warm.tombstones,
         report: OpenReport {
             wal: report,
-            warm_keys,
+            warm_keys: warm.keys,
+            cold_through_seq,
+            cold_keys,
+            cold_foreign_paths,
         },
     })
 }
 
+/// What the warm tier held at open.
+struct WarmFound {
+    keys: u64,
+    bytes: u64,
+    tombstones: HashMap<Key, u64>,
+}
+
 /// Loads every warm record's key, sequence number and size, a page at a time. Values are not
 /// read: each is checked against its checksum when it is read.
-async fn load_warm(
-    db: &IdbDatabase,
-    engine: &mut Engine,
-    now: Millis,
-) -> Result<(u64, u64), Error> {
+async fn load_warm(db: &IdbDatabase, engine: &mut Engine, now: Millis) -> Result<WarmFound, Error> {
     let read = |e: IdbError| Error::Storage {
         op: "read the warm tier",
         detail: e.to_string(),
     };
     let (mut keys_found, mut bytes) = (0u64, 0u64);
+    let mut tombstones = HashMap::new();
     let mut after: Option<JsValue> = None;
     loop {
         let tx = idb::read(db, &[idb::WARM]).map_err(read)?;
@@ -177,7 +227,13 @@ async fn load_warm(
             let header = record
                 .subarray(0, warm::HEADER_BYTES.min(len) as u32)
                 .to_vec();
-            let seq = warm::header_seq(&header).map_err(|e| corrupt(what(), e.to_string()))?;
+            let (seq, tombstone) =
+                warm::header(&header).map_err(|e| corrupt(what(), e.to_string()))?;
+            if tombstone {
+                engine.restore_warm_tombstone(now, key.clone(), seq);
+                tombstones.insert(key, seq);
+                continue;
+            }
             let value_len = len - header.len();
             let loc =
                 warm::location(&key, seq, value_len).map_err(|e| corrupt(what(), e.to_string()))?;
@@ -186,7 +242,11 @@ async fn load_warm(
             engine.restore_warm(now, key, seq, loc, value_len as u64);
         }
         if keys.length() < WARM_PAGE {
-            return Ok((keys_found, bytes));
+            return Ok(WarmFound {
+                keys: keys_found,
+                bytes,
+                tombstones,
+            });
         }
         after = Some(keys.get(keys.length() - 1));
     }

@@ -7,10 +7,12 @@ use std::cell::RefMut;
 use std::rc::Rc;
 
 use thermocline_core::Batch;
+use thermocline_core::cold::rev::{LogEntry, Version};
 use thermocline_core::engine::{KeyInfo, WriteOpts};
 use thermocline_core::{Key, Lookup, Millis, Stats, SyncLevel, Value};
 
-use crate::driver::{Host, HostCounters, Opened, State};
+use crate::cold::{self, ImportReport};
+use crate::driver::{Host, HostCounters, Opened, Rebuild, State};
 use crate::error::Error;
 use crate::idb::{self, IdbError};
 use crate::options::Options;
@@ -47,11 +49,6 @@ impl Store {
     pub async fn open(name: &str, options: Options) -> Result<Store, Error> {
         check_name(name)?;
         options.config.validate()?;
-        if options.config.cold.is_some() {
-            return Err(Error::InvalidArgument(
-                "the browser store has no git cold tier yet: leave config.cold unset".into(),
-            ));
-        }
         let now = options.clock.read().map(Millis).ok_or_else(|| {
             Error::InvalidArgument("clock must return a non-negative number of milliseconds".into())
         })?;
@@ -74,6 +71,7 @@ impl Store {
             lock,
             config: options.config,
             clock: options.clock,
+            author: (options.author_name, options.author_email),
             now,
         };
         let host = Host::new(opened, recovered);
@@ -172,19 +170,16 @@ impl Store {
         Key::validate(key)?;
         for _ in 0..READ_ROUNDS {
             self.host.ready_for_read().await?;
-            let loc = {
+            let lookup = {
                 let mut st = self.open_state()?;
                 let now = self.host.now();
-                match st.engine.handle_get(now, key) {
-                    Lookup::Hit(v) => return Ok(Some(v)),
-                    Lookup::Absent => return Ok(None),
-                    Lookup::Warm(loc) => loc,
-                    Lookup::Cold => {
-                        return Err(Error::LevelUnavailable {
-                            level: SyncLevel::Commit,
-                        });
-                    }
-                }
+                st.engine.handle_get(now, key)
+            };
+            let loc = match lookup {
+                Lookup::Hit(v) => return Ok(Some(v)),
+                Lookup::Absent => return Ok(None),
+                Lookup::Warm(loc) => loc,
+                Lookup::Cold => return self.read_cold(key).await.map(Some),
             };
             // None: a flush deleted the record since the lookup; the next lookup knows.
             let Some(bytes) = self.host.read_warm(key).await? else {
@@ -194,10 +189,10 @@ impl Store {
                 what: format!("warm record of {key:?}"),
                 detail: e.to_string(),
             })?;
-            if seq != loc.offset {
+            let Some(value) = value.filter(|_| seq == loc.offset) else {
                 // A flush replaced it since the lookup.
                 continue;
-            }
+            };
             let value = Value::from(value);
             let now = self.host.now();
             self.open_state()?
@@ -209,6 +204,102 @@ impl Store {
             what: format!("warm record of {key:?}"),
             detail: format!("it does not match the key directory after {READ_ROUNDS} reads"),
         })
+    }
+
+    /// A key whose newest version is only in the cold tier: read it from the tip of `main` and
+    /// promote it.
+    async fn read_cold(&self, key: &str) -> Result<Value, Error> {
+        let value = cold::read_tip(&self.host.db, key)
+            .await?
+            .ok_or_else(|| Error::Corrupt {
+                what: "the git cold tier".into(),
+                detail: format!(
+                    "{key:?} is in the key directory's cold tier but not at the tip of main"
+                ),
+            })?;
+        let value = Value::from(value);
+        let now = self.host.now();
+        self.open_state()?
+            .engine
+            .handle_fetched_cold(now, key, value.clone());
+        Ok(value)
+    }
+
+    fn check_cold(&self) -> Result<(), Error> {
+        if self.open_state()?.engine.config().cold.is_none() {
+            return Err(Error::LevelUnavailable {
+                level: SyncLevel::Commit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The commits that changed `key`, newest first. Writes coalesced by write-behind between
+    /// two commits are one version: git holds what each commit saw.
+    pub async fn history(&self, key: &str) -> Result<Vec<Version>, Error> {
+        let key = Key::new(key)?;
+        self.check_cold()?;
+        cold::history(&self.host.db, &key).await
+    }
+
+    /// `key`'s value at revision `rev`: a commit id (full or abbreviated), `HEAD~N`, `main`.
+    pub async fn get_at(&self, key: &str, rev: &str) -> Result<Option<Value>, Error> {
+        let key = Key::new(key)?;
+        self.check_cold()?;
+        Ok(cold::get_at(&self.host.db, &key, rev)
+            .await?
+            .map(Value::from))
+    }
+
+    /// The newest `n` commits of the cold tier.
+    pub async fn log(&self, n: usize) -> Result<Vec<LogEntry>, Error> {
+        self.check_cold()?;
+        cold::log(&self.host.db, n).await
+    }
+
+    /// The committed history as a git bundle (`git clone store.bundle` reads it). Writes not
+    /// committed yet are not in it: `sync(SyncLevel::Commit)` first to include them.
+    pub async fn export_git(&self) -> Result<Vec<u8>, Error> {
+        self.check_cold()?;
+        cold::export(&self.host.db).await
+    }
+
+    /// Loads a git bundle's history (from [`Store::export_git`], the native store's
+    /// `export-git`, or `git bundle create`) into this store, which must be empty: no keys and
+    /// no history. Afterwards the store holds the bundle's tip, read from git as keys are asked
+    /// for, and its history.
+    pub async fn import_git(&self, bytes: &[u8]) -> Result<ImportReport, Error> {
+        self.check_cold()?;
+        let imported = cold::parse_import(bytes)?;
+        // Everything written so far is in the warm tier, so the rebuild below loses nothing.
+        self.flush().await?;
+        {
+            let mut st = self.open_state()?;
+            let keys = st.engine.list("").len();
+            if keys > 0 {
+                return Err(Error::Import {
+                    detail: format!(
+                        "this store is not empty ({keys} keys): import into a new store, or \
+                         Thermocline.destroy this one first"
+                    ),
+                });
+            }
+            // Reads and writes wait for the rebuild from here on.
+            st.recovering_for_import();
+        }
+        let stored = match cold::read_ref(&self.host.db).await {
+            Ok(Some(_)) => Err(Error::Import {
+                detail: "this store already has a history: import into a new store".into(),
+            }),
+            Ok(None) => cold::store_import(&self.host.db, &imported).await,
+            Err(e) => Err(e),
+        };
+        let rebuilt = self.host.rebuild(Rebuild::AfterImport).await;
+        stored?;
+        rebuilt?;
+        let mut report = imported.report;
+        report.keys = self.open_state()?.engine.list("").len() as u64;
+        Ok(report)
     }
 
     /// Keys starting with `prefix`, sorted.
@@ -372,7 +463,8 @@ fn lock_name(storage: &Storage, name: &str) -> String {
     }
 }
 
-fn storage_error(op: &'static str, e: &IdbError) -> Error {
+/// An IndexedDB failure as the store reports it: a full quota is `QuotaExceeded`.
+pub(crate) fn storage_error(op: &'static str, e: &IdbError) -> Error {
     if e.is_quota() {
         Error::QuotaExceeded {
             detail: e.to_string(),

@@ -13,8 +13,9 @@ const TYPES: &str = r#"
  * - `memory`: applied in memory. Survives nothing.
  * - `os`: its WAL record is in a committed IndexedDB transaction. Survives the tab crashing.
  * - `fsync`: committed with `durability: "strict"`. Survives power loss. The default.
- * - `commit`, `push`: git history levels; the browser store refuses them for now
- *   (`LevelUnavailableError`).
+ * - `commit`: in a git commit of the store's history (stored in IndexedDB, strict).
+ * - `push`: refused in a browser (`LevelUnavailableError`): a page cannot push to a git remote.
+ *   Export the history with `exportGit()` instead.
  */
 export type SyncLevel = "memory" | "os" | "fsync" | "commit" | "push";
 
@@ -51,6 +52,26 @@ export interface StorageBucketOptions {
   persisted?: boolean;
 }
 
+/**
+ * The git cold tier: the store's history as git commits, in IndexedDB. On by default;
+ * `git: false` opens a store without history (no `commit` level, no `history`).
+ */
+export interface GitOptions {
+  /**
+   * When flushed writes become commits: `debounced` (default: after `commitDebounceMs` without
+   * a flush, at most `commitMaxAgeMs` after the first), `immediate` (every flush), or `manual`
+   * (only `sync("commit")` and writes at the `commit` level).
+   */
+  autoCommit?: "immediate" | "debounced" | "manual";
+  /** Default 5000. */
+  commitDebounceMs?: number;
+  /** Default 30000. */
+  commitMaxAgeMs?: number;
+  /** Author and committer of the commits. Default `Thermocline <thermocline@localhost>`. */
+  authorName?: string;
+  authorEmail?: string;
+}
+
 /** Options of `Thermocline.open`. Every number is a non-negative integer. */
 export interface ThermoclineOptions {
   /** Bytes of values kept in memory. Default 64 MiB. */
@@ -82,6 +103,7 @@ export interface ThermoclineOptions {
    */
   clock?: () => number;
   storageBucket?: StorageBucketOptions;
+  git?: GitOptions | false;
 }
 
 /** Options of `Thermocline.destroy`. */
@@ -131,6 +153,17 @@ export interface ThermoclineStats {
   coalescedWrites: number;
   /** A failure (other than a full quota) stopped writes until the store is reopened. */
   poisoned: boolean;
+  /** Git commits made since open. */
+  commits: number;
+  /** Keys whose newest version is committed. */
+  coldKeys: number;
+  /** Keys only in git (read from there when asked for). */
+  coldOnlyKeys: number;
+  /** Keys written since the last commit. */
+  coldPendingKeys: number;
+  /** The tip of `main` holds the store as of this write (`lastSeq` numbering). */
+  coldThroughSeq: number;
+  hitsCold: number;
   /** Read-write IndexedDB transactions: concurrent writes share them. */
   writeTransactions: number;
   /** Read-only IndexedDB transactions for values not in memory: concurrent reads share them. */
@@ -142,6 +175,32 @@ export interface ThermoclineStats {
    * false, stored data can be cleared by the browser under storage pressure.
    */
   persisted: boolean;
+}
+
+/** One version of a key: the commit that changed it. */
+export interface Version {
+  /** Full commit id (40 hex digits). */
+  commit: string;
+  /** Commit time, seconds since the Unix epoch. */
+  timeSecs: number;
+  /** Value size in bytes, or `null` when this commit deleted the key. */
+  size: number | null;
+}
+
+/** One commit of `log`. */
+export interface LogEntry {
+  commit: string;
+  timeSecs: number;
+  /** The commit's subject: which keys changed. */
+  summary: string;
+}
+
+/** What `importGit` loaded. */
+export interface ImportReport {
+  commits: number;
+  objects: number;
+  /** Keys at the imported tip. */
+  keys: number;
 }
 
 /** Where a key lives. */
@@ -172,6 +231,8 @@ export type ThermoclineErrorName =
   | "InvalidArgumentError"
   | "JsonError"
   | "UnsupportedError"
+  | "RevisionError"
+  | "ImportError"
   | "ClosedError";
 
 /** An error from the store: branch on `name`, which is stable; the message says why. */
@@ -181,7 +242,8 @@ export interface ThermoclineError extends Error {
 
 /**
  * An embedded tiered key-value store: hot in memory, warm in IndexedDB behind a write-ahead
- * log. One store is one IndexedDB database; one tab or worker at a time has it open.
+ * log, cold in git history. One store is one IndexedDB database; one tab or worker at a time
+ * has it open.
  */
 export class Thermocline {
   private constructor();
@@ -213,6 +275,30 @@ export class Thermocline {
   flush(): Promise<void>;
   /** Runs the store's timers now: with a manual `clock`, makes a moved clock take effect. */
   runTimers(): Promise<void>;
+  /**
+   * The commits that changed `key`, newest first. Writes coalesced between two commits are one
+   * version: git holds what each commit saw.
+   */
+  history(key: string): Promise<Version[]>;
+  /**
+   * `key`'s value at revision `rev`: a commit id (4 to 40 hex digits), `HEAD` or `main`,
+   * optionally followed by `~N` or `^`. `undefined` if the key did not exist there;
+   * `RevisionError` if the revision does not.
+   */
+  getAt(key: string, rev: string): Promise<Uint8Array | undefined>;
+  /** The newest `n` commits (default 20), newest first. */
+  log(n?: number): Promise<LogEntry[]>;
+  /**
+   * The committed history as a git bundle with `refs/heads/main`: save it as a file and
+   * `git clone store.bundle`. Writes not committed yet are not in it (`sync("commit")` first).
+   */
+  exportGit(): Promise<Uint8Array>;
+  /**
+   * Loads a git bundle (from `exportGit`, the native `thermocline export-git`, or
+   * `git bundle create f.bundle main`) into this store, which must be empty (`ImportError`
+   * otherwise). Its tip becomes the store's content; its history is the store's history.
+   */
+  importGit(bundle: Uint8Array | ArrayBuffer): Promise<ImportReport>;
   stats(): Promise<ThermoclineStats>;
   /** Where `key` lives, or `undefined` if the store does not know it. */
   keyInfo(key: string): KeyInfo | undefined;

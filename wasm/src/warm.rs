@@ -11,6 +11,12 @@
 //! Record layout (little-endian): `version u8 = 1 | seq u64 | crc32 u32 | value bytes`. The
 //! CRC covers the key's bytes, `seq` and the value, so a record filed under the wrong key is
 //! caught as well as a damaged one.
+//!
+//! With the git cold tier, a deletion the tip of `main` does not have yet is a *tombstone*:
+//! `kind u8 = 2 | seq u64 | crc32 u32`, the CRC over the key, `seq` and the bytes
+//! [`TOMBSTONE_MARK`] (so a flipped kind byte cannot turn an empty value into a deletion).
+//! Without it a crash between the deletion and the next commit would bring the committed value
+//! back at open. The commit that records the deletion removes the tombstone.
 
 use thermocline_core::Key;
 use thermocline_core::io::WarmLoc;
@@ -18,6 +24,8 @@ use thermocline_core::io::WarmLoc;
 /// The one segment every browser warm record is counted in.
 pub(crate) const SEGMENT: u32 = 0;
 const VERSION: u8 = 1;
+const TOMBSTONE: u8 = 2;
+const TOMBSTONE_MARK: &[u8] = b"\0tombstone";
 pub(crate) const HEADER_BYTES: usize = 13;
 
 /// Why a stored record could not be read back.
@@ -44,8 +52,40 @@ pub(crate) fn encode(key: &str, seq: u64, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks a stored record of `key` and returns its sequence number and value.
-pub(crate) fn decode<'a>(key: &str, bytes: &'a [u8]) -> Result<(u64, &'a [u8]), DecodeError> {
+/// A tombstone of `key` deleted by write `seq`.
+#[must_use]
+pub(crate) fn encode_tombstone(key: &str, seq: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES);
+    out.push(TOMBSTONE);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&checksum(key, seq, TOMBSTONE_MARK).to_le_bytes());
+    out
+}
+
+/// Checks a stored record of `key` and returns its sequence number and value, `None` for a
+/// tombstone.
+pub(crate) fn decode<'a>(
+    key: &str,
+    bytes: &'a [u8],
+) -> Result<(u64, Option<&'a [u8]>), DecodeError> {
+    if bytes.first() == Some(&TOMBSTONE) {
+        let seq = header(bytes)?.0;
+        let stored = bytes
+            .get(9..HEADER_BYTES)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or(DecodeError::TooShort { len: bytes.len() })?;
+        let computed = checksum(key, seq, TOMBSTONE_MARK);
+        if bytes.len() != HEADER_BYTES || stored != computed {
+            return Err(DecodeError::Checksum { stored, computed });
+        }
+        return Ok((seq, None));
+    }
+    let (seq, value) = decode_value(key, bytes)?;
+    Ok((seq, Some(value)))
+}
+
+fn decode_value<'a>(key: &str, bytes: &'a [u8]) -> Result<(u64, &'a [u8]), DecodeError> {
     let too_short = DecodeError::TooShort { len: bytes.len() };
     let (header, value) = bytes
         .split_at_checked(HEADER_BYTES)
@@ -64,20 +104,20 @@ pub(crate) fn decode<'a>(key: &str, bytes: &'a [u8]) -> Result<(u64, &'a [u8]), 
     Ok((seq, value))
 }
 
-/// The sequence number in a record's header (the first [`HEADER_BYTES`] bytes): what open
-/// needs, without reading the value.
-pub(crate) fn header_seq(header: &[u8]) -> Result<u64, DecodeError> {
+/// The sequence number in a record's header (the first [`HEADER_BYTES`] bytes), and whether
+/// it is a tombstone: what open needs, without reading the value.
+pub(crate) fn header(header: &[u8]) -> Result<(u64, bool), DecodeError> {
     let too_short = || DecodeError::TooShort { len: header.len() };
     let header = header.get(..HEADER_BYTES).ok_or_else(too_short)?;
     let (&version, rest) = header.split_first().ok_or_else(too_short)?;
-    if version != VERSION {
+    if version != VERSION && version != TOMBSTONE {
         return Err(DecodeError::UnknownVersion { found: version });
     }
     let seq = rest
         .get(..8)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(too_short)?;
-    Ok(u64::from_le_bytes(seq))
+    Ok((u64::from_le_bytes(seq), version == TOMBSTONE))
 }
 
 /// Where the engine is told a record lives: its length counts the key too, as the space the
@@ -107,7 +147,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_damage_is_caught() {
         let rec = encode("a/b", 42, b"hello");
-        assert_eq!(decode("a/b", &rec), Ok((42, &b"hello"[..])));
+        assert_eq!(decode("a/b", &rec), Ok((42, Some(&b"hello"[..]))));
         assert_eq!(rec.len(), HEADER_BYTES + 5);
         // Under another key the checksum no longer matches.
         assert!(matches!(
@@ -129,20 +169,28 @@ mod tests {
             );
         }
         let empty = encode("k", 1, b"");
-        assert_eq!(decode("k", &empty), Ok((1, &b""[..])));
+        assert_eq!(decode("k", &empty), Ok((1, Some(&b""[..]))));
+        let tomb = encode_tombstone("k", 9);
+        assert_eq!(decode("k", &tomb), Ok((9, None)));
+        assert_eq!(header(&tomb), Ok((9, true)));
+        assert!(decode("j", &tomb).is_err());
+        // An empty value whose kind byte flipped to a tombstone's is caught, and back.
+        let mut flipped = empty.clone();
+        flipped[0] = TOMBSTONE;
+        assert!(decode("k", &flipped).is_err());
+        let mut flipped = tomb.clone();
+        flipped[0] = VERSION;
+        assert!(decode("k", &flipped).is_err());
     }
 
     #[test]
     fn headers_give_the_sequence_number_alone() {
         let rec = encode("k", 99, b"value");
-        assert_eq!(header_seq(&rec[..HEADER_BYTES]), Ok(99));
-        assert_eq!(header_seq(&rec[..5]), Err(DecodeError::TooShort { len: 5 }));
-        let mut v2 = rec.clone();
-        v2[0] = 2;
-        assert_eq!(
-            header_seq(&v2),
-            Err(DecodeError::UnknownVersion { found: 2 })
-        );
+        assert_eq!(header(&rec[..HEADER_BYTES]), Ok((99, false)));
+        assert_eq!(header(&rec[..5]), Err(DecodeError::TooShort { len: 5 }));
+        let mut v3 = rec.clone();
+        v3[0] = 3;
+        assert_eq!(header(&v3), Err(DecodeError::UnknownVersion { found: 3 }));
     }
 
     #[test]

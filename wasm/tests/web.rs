@@ -160,6 +160,23 @@ impl sc::Store for BrowserStore {
         self.0.key_info(key)
     }
 
+    async fn history(&self, key: &str) -> Result<Vec<sc::Version>, sc::StoreError> {
+        self.0.history(key).await.map_err(error)
+    }
+
+    async fn get_at(&self, key: &str, rev: &str) -> Result<Option<Vec<u8>>, sc::StoreError> {
+        Ok(self
+            .0
+            .get_at(key, rev)
+            .await
+            .map_err(error)?
+            .map(|v| v.to_vec()))
+    }
+
+    async fn log(&self, n: usize) -> Result<Vec<sc::LogEntry>, sc::StoreError> {
+        self.0.log(n).await.map_err(error)
+    }
+
     async fn close(self) -> Result<(), sc::StoreError> {
         self.0.close().await.map_err(error)
     }

@@ -4,9 +4,8 @@
 //! commit) made durable before the ref moves, through a lock file, rename and directory fsync.
 //! Read in-process through gix's object database. `docs/cold-format.md` documents the layout.
 
-pub(crate) mod objects;
-pub(crate) mod parse;
+pub(crate) use thermocline_core::cold::{objects, parse};
 mod repo;
 
 pub(crate) use repo::{Author, ColdRepo};
-pub use repo::{LogEntry, Version};
+pub use thermocline_core::cold::rev::{LogEntry, Version};

@@ -1,6 +1,5 @@
 //! The repository: open (or create), read the tip, commit durably, history.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,12 +7,13 @@ use std::path::{Path, PathBuf};
 use thermocline_core::cold::{key_to_path, path_to_key};
 use thermocline_core::{Key, Value};
 
-use super::objects::{
-    self, Kind, Object, Oid, Signature, TreeEntry, encode_commit, encode_tree, hex,
-};
-use super::parse::{self, CommitInfo};
 use crate::error::Error;
 use crate::fsutil::fsync_dir;
+use thermocline_core::cold::bundle;
+use thermocline_core::cold::commit::build_commit;
+use thermocline_core::cold::objects::{self, Kind, Oid, Signature, TreeEntry, hex, parse_hex};
+use thermocline_core::cold::parse::{self, CommitInfo, MalformedObject};
+use thermocline_core::cold::rev::{LogEntry, Version};
 
 pub(crate) const BRANCH_REF: &str = "refs/heads/main";
 
@@ -22,26 +22,6 @@ pub(crate) const BRANCH_REF: &str = "refs/heads/main";
 pub(crate) struct Author {
     pub name: String,
     pub email: String,
-}
-
-/// One version of a key in the history: the commit that changed it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Version {
-    /// Full commit id (hex).
-    pub commit: String,
-    /// Commit time, seconds since the Unix epoch.
-    pub time_secs: i64,
-    /// Value size in bytes, or `None` when this commit deleted the key.
-    pub size: Option<u64>,
-}
-
-/// One commit of `log`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct LogEntry {
-    pub commit: String,
-    pub time_secs: i64,
-    /// The commit's subject line: which keys changed.
-    pub summary: String,
 }
 
 /// The tip of `main`.
@@ -85,8 +65,8 @@ fn failpoint(step: usize) {
     }
 }
 
-fn git_err(op: &'static str) -> impl Fn(String) -> Error {
-    move |detail| Error::Git { op, detail }
+fn git_err(op: &'static str) -> impl Fn(MalformedObject) -> Error {
+    move |e| Error::Git { op, detail: e.0 }
 }
 
 /// Each commit adds one pack. Past this many packs, a background `git repack -a -d` merges
@@ -439,46 +419,22 @@ impl ColdRepo {
     ) -> Result<Oid, Error> {
         let repo = self.local();
         let tip = Self::tip_in(&repo)?;
-        let mut new_objects = Vec::new();
-        let mut by_path: BTreeMap<String, Option<Oid>> = BTreeMap::new();
-        for (key, value) in changes {
-            let oid = value.as_ref().map(|v| {
-                let blob = Object::new(Kind::Blob, v.clone());
-                let oid = blob.oid;
-                new_objects.push(blob);
-                oid
-            });
-            by_path.insert(key_to_path(key), oid);
-        }
-        let base = tip.as_ref().map(|t| t.info.tree);
-        let refs: BTreeMap<&str, Option<Oid>> =
-            by_path.iter().map(|(p, o)| (p.as_str(), *o)).collect();
-        let tree = match build_tree(&repo, base, &refs, &mut new_objects)? {
-            Some(tree) => tree,
-            None => {
-                let empty = Object::new(Kind::Tree, Vec::new());
-                let oid = empty.oid;
-                new_objects.push(empty);
-                oid
-            }
-        };
         let sig = Signature {
             name: self.author.name.clone(),
             email: self.author.email.clone(),
             time_secs: (time_ms / 1000) as i64,
         };
-        let message = commit_message(changes, through_seq);
-        let commit = Object::new(
-            Kind::Commit,
-            encode_commit(&tree, tip.as_ref().map(|t| &t.commit), &sig, &sig, &message),
-        );
-        let commit_id = commit.oid;
-        new_objects.push(commit);
-        dedup(&mut new_objects);
+        let built = build_commit(
+            changes,
+            tip.as_ref().map(|t| (t.commit, t.info.tree)),
+            &sig,
+            through_seq,
+            &mut |oid| Self::read_tree(&repo, oid),
+        )?;
         failpoint(0);
-        self.write_pack(&objects::write_pack(&new_objects))?;
-        self.update_ref(&commit_id)?;
-        Ok(commit_id)
+        self.write_pack(&objects::write_pack(&built.objects))?;
+        self.update_ref(&built.commit)?;
+        Ok(built.commit)
     }
 
     fn write_pack(&self, pack: &objects::Pack) -> Result<(), Error> {
@@ -580,7 +536,7 @@ impl ColdRepo {
         let repo = self.local();
         // A full commit id needs no rev-parse (which lists the pack directory on every call):
         // the id is the object to read.
-        let oid: Oid = match parse_full_hex(rev) {
+        let oid: Oid = match parse_hex(rev.as_bytes()) {
             Some(oid) => oid,
             None => {
                 let id = repo
@@ -657,15 +613,52 @@ impl ColdRepo {
         let Some(tip) = Self::tip_in(&repo)? else {
             return Ok(0);
         };
+        Self::walk_reachable(&repo, tip.commit, "verify", |_, _, _| {})
+    }
+
+    /// The whole history of `main` as a git bundle naming `HEAD` and `refs/heads/main` (`git
+    /// clone FILE` reads it and checks out `main`): every object reachable from the tip, checked
+    /// as [`Self::verify`] checks them, in one undeltified pack. An error when `main` has no
+    /// commit yet.
+    pub(crate) fn export_bundle(&self) -> Result<Vec<u8>, Error> {
+        let repo = self.local();
+        let Some(tip) = Self::tip_in(&repo)? else {
+            return Err(Error::Revision {
+                rev: BRANCH_REF.to_owned(),
+                detail: "the cold tier has no commit to export yet".into(),
+            });
+        };
+        let mut all = Vec::new();
+        Self::walk_reachable(&repo, tip.commit, "export", |oid, kind, data| {
+            all.push(objects::Object { oid, kind, data });
+        })?;
+        let pack = objects::write_pack(&all);
+        // HEAD too, as `git bundle create FILE HEAD main` writes it: without it, `git clone`
+        // cannot tell which branch to check out ("remote HEAD refers to nonexistent ref").
+        Ok(bundle::write_bundle(
+            &[("HEAD", tip.commit), (BRANCH_REF, tip.commit)],
+            &pack.pack,
+        ))
+    }
+
+    /// Walks every object reachable from commit `tip`, checking that it exists, has the type
+    /// its referrer says, decodes, and hashes to its id, and hands each to `visit` once.
+    /// Returns the number of objects walked.
+    fn walk_reachable(
+        repo: &gix::Repository,
+        tip: Oid,
+        op: &'static str,
+        mut visit: impl FnMut(Oid, Kind, Vec<u8>),
+    ) -> Result<u64, Error> {
         let mut seen = std::collections::HashSet::new();
-        let mut todo: Vec<(Oid, Kind)> = vec![(tip.commit, Kind::Commit)];
+        let mut todo: Vec<(Oid, Kind)> = vec![(tip, Kind::Commit)];
         while let Some((oid, want)) = todo.pop() {
             if !seen.insert(oid) {
                 continue;
             }
-            let (kind, data) = Self::read(&repo, &oid)?;
+            let (kind, data) = Self::read(repo, &oid)?;
             let bad = |detail: String| Error::Git {
-                op: "verify",
+                op,
                 detail: format!("object {}: {detail}", hex(&oid)),
             };
             if kind != want {
@@ -676,134 +669,21 @@ impl ColdRepo {
             }
             match kind {
                 Kind::Commit => {
-                    let info = parse::commit(&data).map_err(bad)?;
+                    let info = parse::commit(&data).map_err(|e| bad(e.0))?;
                     todo.push((info.tree, Kind::Tree));
                     todo.extend(info.parents.into_iter().map(|p| (p, Kind::Commit)));
                 }
                 Kind::Tree => {
-                    for e in parse::tree_entries(&data).map_err(bad)? {
+                    for e in parse::tree_entries(&data).map_err(|e| bad(e.0))? {
                         todo.push((e.oid, if e.is_tree { Kind::Tree } else { Kind::Blob }));
                     }
                 }
-                Kind::Blob => {}
+                Kind::Blob | Kind::Tag => {}
             }
+            visit(oid, kind, data);
         }
         Ok(seen.len() as u64)
     }
-}
-
-/// A 40-digit hexadecimal object id.
-fn parse_full_hex(rev: &str) -> Option<Oid> {
-    if rev.len() != 40 {
-        return None;
-    }
-    let mut oid = [0u8; 20];
-    for (i, byte) in oid.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(rev.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(oid)
-}
-
-/// Rebuilds the trees along the changed paths under `base`; `None` when the result is empty.
-fn build_tree(
-    repo: &gix::Repository,
-    base: Option<Oid>,
-    changes: &BTreeMap<&str, Option<Oid>>,
-    out: &mut Vec<Object>,
-) -> Result<Option<Oid>, Error> {
-    let mut entries: BTreeMap<Vec<u8>, TreeEntry> = match base {
-        Some(oid) => ColdRepo::read_tree(repo, &oid)?
-            .into_iter()
-            .map(|e| (e.name.clone(), e))
-            .collect(),
-        None => BTreeMap::new(),
-    };
-    let mut subdirs: BTreeMap<&str, BTreeMap<&str, Option<Oid>>> = BTreeMap::new();
-    for (&path, &change) in changes {
-        match path.split_once('/') {
-            None => match change {
-                Some(oid) => {
-                    entries.insert(
-                        path.as_bytes().to_vec(),
-                        TreeEntry {
-                            name: path.as_bytes().to_vec(),
-                            is_tree: false,
-                            oid,
-                        },
-                    );
-                }
-                None => {
-                    entries.remove(path.as_bytes());
-                }
-            },
-            Some((dir, rest)) => {
-                subdirs.entry(dir).or_default().insert(rest, change);
-            }
-        }
-    }
-    for (dir, sub) in subdirs {
-        let base_sub = entries
-            .get(dir.as_bytes())
-            .filter(|e| e.is_tree)
-            .map(|e| e.oid);
-        match build_tree(repo, base_sub, &sub, out)? {
-            Some(oid) => {
-                entries.insert(
-                    dir.as_bytes().to_vec(),
-                    TreeEntry {
-                        name: dir.as_bytes().to_vec(),
-                        is_tree: true,
-                        oid,
-                    },
-                );
-            }
-            None => {
-                entries.remove(dir.as_bytes());
-            }
-        }
-    }
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let mut list: Vec<TreeEntry> = entries.into_values().collect();
-    let tree = Object::new(Kind::Tree, encode_tree(&mut list));
-    let oid = tree.oid;
-    out.push(tree);
-    Ok(Some(oid))
-}
-
-fn dedup(objects: &mut Vec<Object>) {
-    let mut seen = std::collections::HashSet::new();
-    objects.retain(|o| seen.insert(o.oid));
-}
-
-/// Subject naming the keys (abbreviated past a few), a body listing up to 100, and the
-/// `Thermocline-Seq` trailer that recovery reads.
-fn commit_message(changes: &[(Key, Option<Vec<u8>>)], through_seq: u64) -> String {
-    const SUBJECT_KEYS: usize = 3;
-    const BODY_KEYS: usize = 100;
-    let names: Vec<&str> = changes
-        .iter()
-        .take(SUBJECT_KEYS)
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let mut subject = format!(
-        "{} {}: {}",
-        changes.len(),
-        if changes.len() == 1 { "key" } else { "keys" },
-        names.join(", ")
-    );
-    if changes.len() > SUBJECT_KEYS {
-        subject += &format!(" and {} more", changes.len() - SUBJECT_KEYS);
-    }
-    let mut body = String::new();
-    for (key, value) in changes.iter().take(BODY_KEYS) {
-        body += &format!("{} {key}\n", if value.is_some() { "put" } else { "delete" });
-    }
-    if changes.len() > BODY_KEYS {
-        body += &format!("... and {} more\n", changes.len() - BODY_KEYS);
-    }
-    format!("{subject}\n\n{body}\nThermocline-Seq: {through_seq}\n")
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -15,7 +15,10 @@
 )]
 
 use thermocline_core::cache::EvictionPolicy;
+use thermocline_core::config::AutoCommit;
 use thermocline_core::{Config, SyncLevel};
+
+pub use thermocline_core::cold::rev::{LogEntry, Version};
 
 pub use thermocline_core::Stats;
 pub use thermocline_core::engine::KeyInfo;
@@ -47,6 +50,8 @@ pub struct Setup {
     pub lru: bool,
     pub value_bytes_max: Option<u64>,
     pub dirty_bytes_max: Option<u64>,
+    /// Git commits only when a write or sync asks for the `commit` level.
+    pub manual_commits: bool,
 }
 
 impl Setup {
@@ -67,6 +72,11 @@ impl Setup {
         }
         if let Some(bytes) = self.dirty_bytes_max {
             config.write_behind.dirty_bytes_max = bytes;
+        }
+        if self.manual_commits
+            && let Some(cold) = &mut config.cold
+        {
+            cold.auto_commit = AutoCommit::Manual;
         }
     }
 
@@ -108,6 +118,9 @@ pub trait Store: Sized {
     async fn run_timers(&self) -> Result<(), StoreError>;
     async fn stats(&self) -> Stats;
     fn key_info(&self, key: &str) -> Option<KeyInfo>;
+    async fn history(&self, key: &str) -> Result<Vec<Version>, StoreError>;
+    async fn get_at(&self, key: &str, rev: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn log(&self, n: usize) -> Result<Vec<LogEntry>, StoreError>;
     async fn close(self) -> Result<(), StoreError>;
 }
 
@@ -126,6 +139,8 @@ macro_rules! for_each_scenario {
         $run!(backpressure_waits_instead_of_growing);
         $run!(deletes_survive_a_flush_and_a_reopen);
         $run!(a_second_opener_is_locked_out);
+        $run!(history_records_each_commit);
+        $run!(cold_values_are_read_back_from_git);
     };
 }
 
@@ -382,5 +397,90 @@ pub async fn a_second_opener_is_locked_out(h: &mut impl Host) {
     s.close().await.unwrap();
     let s = h.open(&Setup::default()).await.unwrap();
     assert_eq!(bytes(s.get("k").await).as_deref(), Some(&b"v"[..]));
+    s.close().await.unwrap();
+}
+
+pub async fn history_records_each_commit(h: &mut impl Host) {
+    let setup = Setup {
+        manual_commits: true,
+        ..Setup::quiet()
+    };
+    let commit = SyncLevel::Commit;
+    let s = h.open(&setup).await.unwrap();
+    s.put("notes/a", b"one", commit).await.unwrap();
+    s.put("notes/a", b"two", FSYNC).await.unwrap();
+    s.put("b", b"bee", FSYNC).await.unwrap();
+    s.sync(commit).await.unwrap();
+    s.delete("notes/a", commit).await.unwrap();
+    s.put("b", b"unchanged by the next commit", FSYNC)
+        .await
+        .unwrap();
+    check_history(&s).await;
+    s.close().await.unwrap();
+    // The deletion survives the reopen although `b`'s newer write made no commit of its own.
+    let s = h.open(&setup).await.unwrap();
+    check_history(&s).await;
+    assert_eq!(
+        bytes(s.get("b").await).as_deref(),
+        Some(&b"unchanged by the next commit"[..])
+    );
+    s.close().await.unwrap();
+}
+
+async fn check_history(s: &impl Store) {
+    let versions = s.history("notes/a").await.unwrap();
+    let sizes: Vec<Option<u64>> = versions.iter().map(|v| v.size).collect();
+    assert_eq!(sizes, [None, Some(3), Some(3)], "{versions:?}");
+    assert_eq!(bytes(s.get("notes/a").await), None, "deleted");
+    let at = |rev: &str| {
+        let rev = rev.to_owned();
+        async move { s.get_at("notes/a", &rev).await.unwrap() }
+    };
+    assert_eq!(at("HEAD").await, None);
+    assert_eq!(at("HEAD~1").await.as_deref(), Some(&b"two"[..]));
+    assert_eq!(at("main~2").await.as_deref(), Some(&b"one"[..]));
+    let second = &versions[1].commit;
+    assert_eq!(at(second).await.as_deref(), Some(&b"two"[..]));
+    assert_eq!(at(&second[..8]).await.as_deref(), Some(&b"two"[..]));
+    assert!(
+        s.get_at("notes/a", "HEAD~3").await.is_err(),
+        "past the root"
+    );
+    assert!(s.get_at("notes/a", "not a rev").await.is_err());
+    assert_eq!(s.history("never").await.unwrap(), []);
+    let log = s.log(10).await.unwrap();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log[0].commit, versions[0].commit);
+    assert!(log[0].summary.contains("notes/a"), "{log:?}");
+    assert!(log[1].summary.starts_with("2 keys"), "{log:?}");
+}
+
+pub async fn cold_values_are_read_back_from_git(h: &mut impl Host) {
+    let s = h.open(&Setup::quiet()).await.unwrap();
+    s.put("old/report", b"quarterly", SyncLevel::Commit)
+        .await
+        .unwrap();
+    s.put("fresh", b"new", FSYNC).await.unwrap();
+    // Idle past the warm tier's threshold (a day): the committed value leaves the warm tier.
+    for _ in 0..3 {
+        h.advance_clock(25 * 3_600_000);
+        s.get("fresh").await.unwrap(); // in use: stays warm
+        s.run_timers().await.unwrap();
+    }
+    let info = s.key_info("old/report").unwrap();
+    assert!(info.meta.present && !info.warm && !info.hot, "{info:?}");
+    assert_eq!(s.stats().await.cold_only_keys, 1);
+    assert_eq!(
+        bytes(s.get("old/report").await).as_deref(),
+        Some(&b"quarterly"[..])
+    );
+    assert!(s.key_info("old/report").unwrap().hot, "a cold hit promotes");
+    assert_eq!(s.stats().await.hits_cold, 1);
+    s.close().await.unwrap();
+    let s = h.open(&Setup::quiet()).await.unwrap();
+    assert_eq!(
+        bytes(s.get("old/report").await).as_deref(),
+        Some(&b"quarterly"[..])
+    );
     s.close().await.unwrap();
 }

@@ -52,10 +52,8 @@ impl Host for NativeHost {
     type Store = NativeStore;
 
     async fn open(&mut self, setup: &Setup) -> Result<NativeStore, StoreError> {
-        // Like the browser store for now: no git cold tier (the browser gets history later).
-        let mut options = Options::default()
-            .without_cold_tier()
-            .clock(self.clock.clone());
+        // The defaults, as the browser's: with the git cold tier.
+        let mut options = Options::default().clock(self.clock.clone());
         setup.apply(&mut options.config);
         thermocline::Store::open(self.dir.path(), options)
             .map(NativeStore)
@@ -124,6 +122,28 @@ impl Store for NativeStore {
 
     fn key_info(&self, key: &str) -> Option<KeyInfo> {
         self.0.key_info(key)
+    }
+
+    async fn history(
+        &self,
+        key: &str,
+    ) -> Result<Vec<thermocline_scenarios::Version>, thermocline_scenarios::StoreError> {
+        self.0.history(key).map_err(error)
+    }
+
+    async fn get_at(
+        &self,
+        key: &str,
+        rev: &str,
+    ) -> Result<Option<Vec<u8>>, thermocline_scenarios::StoreError> {
+        Ok(self.0.get_at(key, rev).map_err(error)?.map(|v| v.to_vec()))
+    }
+
+    async fn log(
+        &self,
+        n: usize,
+    ) -> Result<Vec<thermocline_scenarios::LogEntry>, thermocline_scenarios::StoreError> {
+        self.0.log(n).map_err(error)
     }
 
     async fn close(self) -> Result<(), StoreError> {

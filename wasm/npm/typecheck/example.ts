@@ -5,8 +5,12 @@ import {
   Thermocline,
   loadWasm,
   type BatchOp,
+  type GitOptions,
+  type ImportReport,
   type KeyInfo,
+  type LogEntry,
   type SyncLevel,
+  type Version,
   type ThermoclineError,
   type ThermoclineErrorName,
   type ThermoclineOptions,
@@ -35,7 +39,10 @@ async function tour(): Promise<void> {
     waitForLock: true,
     clock: () => clock.now,
     storageBucket: { name: "notes", quotaBytes: 50 << 20, persisted: true },
+    git: { autoCommit: "debounced", commitDebounceMs: 5000, commitMaxAgeMs: 30000, authorName: "A", authorEmail: "a@example.com" },
   };
+  const git: GitOptions = { autoCommit: "manual" };
+  const withoutHistory: ThermoclineOptions = { git: false };
   const db: Thermocline = await Thermocline.open("notes", options);
   const name: string = db.name;
 
@@ -66,6 +73,16 @@ async function tour(): Promise<void> {
   clock.now += 5000;
   await db.runTimers();
 
+  await db.put("notes/today", "shipped", { sync: "commit" });
+  const versions: Version[] = await db.history("notes/today");
+  const size: number | null = versions[0]?.size ?? null;
+  const before: Uint8Array | undefined = await db.getAt("notes/today", "HEAD~1");
+  const log: LogEntry[] = await db.log(10);
+  const bundle: Uint8Array = await db.exportGit();
+  const other = await Thermocline.open("copy");
+  const imported: ImportReport = await other.importGit(bundle);
+  const commits: number = imported.commits;
+
   const stats: ThermoclineStats = await db.stats();
   const persisted: boolean = stats.persisted;
   const age: number | null = stats.dirtyOldestAgeMs;
@@ -93,12 +110,17 @@ async function tour(): Promise<void> {
   await db.sync("eventually");
   // @ts-expect-error: options are checked, misspellings too
   await Thermocline.open("x", { hotCapacity: 1 });
+  // @ts-expect-error: autoCommit is one of three modes
+  await Thermocline.open("x", { git: { autoCommit: "sometimes" } });
+  // @ts-expect-error: getAt needs a revision
+  await db.getAt("notes/today");
   // @ts-expect-error: a delete takes no value
   const bad: BatchOp = { op: "delete", key: "k", value: "v" };
   // @ts-expect-error: the constructor is private; stores come from Thermocline.open
   new Thermocline();
 
   console.log(name, bytes, text, note, anything, keys, all, persisted, age, hot, granted, bad);
+  console.log(git, withoutHistory, size, before, log, commits, stats.commits, stats.coldOnlyKeys);
 }
 
 void tour;

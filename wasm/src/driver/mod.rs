@@ -13,16 +13,20 @@
 //! acknowledged get `QuotaExceededError`; the store stays open and readable, and writes succeed
 //! again once space is free.
 
+mod commits;
 mod reads;
 mod rebuild;
+
+pub(crate) use rebuild::Rebuild;
 mod transactions;
 mod waiting;
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use thermocline_core::io::{Action, Completion};
-use thermocline_core::{Config, Engine, Millis, Stats, WriteError};
+use thermocline_core::{Config, Engine, Key, Millis, Stats, WriteError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::IdbDatabase;
@@ -61,6 +65,10 @@ pub(crate) struct State {
     /// Bytes of live warm records (the size reported for the one warm segment).
     warm_bytes: u64,
     warm_in_flight: bool,
+    /// Warm tombstones (with the git cold tier): deletions the tip of `main` may not have yet,
+    /// as of the transactions created so far.
+    tombstones: HashMap<Key, u64>,
+    commit_in_flight: bool,
     /// Warm flushes completed: writers held back by backpressure wait for the next.
     warm_flushes: u64,
     drain_scheduled: bool,
@@ -80,6 +88,11 @@ impl State {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
     }
+
+    /// An import is about to replace what the engine knows: everyone waits for the rebuild.
+    pub(crate) fn recovering_for_import(&mut self) {
+        self.recovering = true;
+    }
 }
 
 /// One open store: the database, the engine and everything in flight.
@@ -90,6 +103,8 @@ pub(crate) struct Host {
     pub name: String,
     config: Config,
     clock: Clock,
+    /// Name and email of the cold tier's commits.
+    author: (String, String),
     last_now: Cell<u64>,
     pub st: RefCell<State>,
     progress: Notify,
@@ -105,6 +120,7 @@ pub(crate) struct Opened {
     pub lock: HeldLock,
     pub config: Config,
     pub clock: Clock,
+    pub author: (String, String),
     pub now: Millis,
 }
 
@@ -117,6 +133,7 @@ impl Host {
             lock,
             config,
             clock,
+            author,
             now,
         } = opened;
         Rc::new(Host {
@@ -125,6 +142,7 @@ impl Host {
             name,
             config,
             clock,
+            author,
             last_now: Cell::new(now.0),
             st: RefCell::new(State {
                 engine: recovered.engine,
@@ -132,6 +150,8 @@ impl Host {
                 wal: recovered.wal,
                 warm_bytes: recovered.warm_bytes,
                 warm_in_flight: false,
+                tombstones: recovered.tombstones,
+                commit_in_flight: false,
                 warm_flushes: 0,
                 drain_scheduled: false,
                 reads: reads::Reads::default(),
@@ -217,10 +237,7 @@ impl Host {
                     );
                 }
                 Action::DeleteWarmSegment { .. } => {}
-                // `Store::open` refuses a configuration with a cold tier.
-                Action::CommitCold(batch) => {
-                    unreachable!("cold commit {} without a cold tier", batch.id)
-                }
+                Action::CommitCold(batch) => self.start_cold_commit(&mut st, batch),
             }
         }
         while st.engine.poll_event().is_some() {}
@@ -234,7 +251,11 @@ impl Host {
 
     /// Nothing of the host's is pending or in flight.
     pub(crate) fn idle(st: &State) -> bool {
-        st.wal.is_idle() && !st.warm_in_flight && !st.drain_scheduled && !st.recovering
+        st.wal.is_idle()
+            && !st.warm_in_flight
+            && !st.commit_in_flight
+            && !st.drain_scheduled
+            && !st.recovering
     }
 
     pub(crate) fn write_error(&self, e: WriteError) -> Error {

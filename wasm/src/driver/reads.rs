@@ -71,7 +71,7 @@ impl Host {
 }
 
 /// Reads `keys` in one read-only transaction; a result per key, in order.
-async fn read_many(db: &web_sys::IdbDatabase, keys: &[&str]) -> Vec<ReadResult> {
+pub(super) async fn read_many(db: &web_sys::IdbDatabase, keys: &[&str]) -> Vec<ReadResult> {
     let issued = idb::read(db, &[idb::WARM]).and_then(|tx| {
         let store = idb::store(&tx, idb::WARM)?;
         let requests = idb::issue(&tx, || {

@@ -12,6 +12,23 @@ use super::Host;
 use crate::error::Error;
 use crate::recovery;
 
+/// Why the engine is rebuilt from IndexedDB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rebuild {
+    AfterQuota,
+    /// `importGit` stored a history: the store's keys are now its tip's.
+    AfterImport,
+}
+
+impl Rebuild {
+    fn describe(self) -> &'static str {
+        match self {
+            Rebuild::AfterQuota => "after a full quota",
+            Rebuild::AfterImport => "after importing a git history",
+        }
+    }
+}
+
 impl Host {
     /// Rebuilds the engine from IndexedDB after a full quota, or waits for the rebuild under
     /// way.
@@ -26,13 +43,13 @@ impl Host {
             claimed
         };
         if claimed {
-            return self.rebuild().await;
+            return self.rebuild(Rebuild::AfterQuota).await;
         }
         self.wait_until(|st| !st.recovering).await
     }
 
     /// The rebuild itself; `recovering` is set by whoever called it.
-    pub(super) async fn rebuild(self: &Rc<Self>) -> Result<(), Error> {
+    pub(crate) async fn rebuild(self: &Rc<Self>, why: Rebuild) -> Result<(), Error> {
         let now = self.now();
         // IndexedDB runs this read after every transaction already started, so it sees all
         // that the old engine's transactions left.
@@ -47,14 +64,18 @@ impl Host {
                     st.warm_bytes = r.warm_bytes;
                     st.report = r.report;
                     st.warm_in_flight = false;
+                    st.tombstones = r.tombstones;
+                    st.commit_in_flight = false;
                     st.generation += 1;
                     st.started = false;
                     st.failure = None;
-                    st.counters.quota_recoveries += 1;
+                    if why == Rebuild::AfterQuota {
+                        st.counters.quota_recoveries += 1;
+                    }
                     Ok(())
                 }
                 Err(e) => {
-                    st.failure = Some(format!("rebuilding the store after a full quota: {e}"));
+                    st.failure = Some(format!("rebuilding the store {}: {e}", why.describe()));
                     Err(e)
                 }
             }

@@ -83,6 +83,9 @@ impl Host {
         st.warm_in_flight = true;
         let generation = st.generation;
         let mut locations = Vec::with_capacity(batch.entries.len());
+        // With the git cold tier a deletion stays as a tombstone until a commit records it.
+        let keep_tombstones = self.config.cold.is_some();
+        let tombstones = &mut st.tombstones;
         let started =
             idb::write(&self.db, &[idb::WARM, idb::META], Durability::Strict).and_then(|tx| {
                 let store = idb::store(&tx, idb::WARM)?;
@@ -96,7 +99,14 @@ impl Host {
                                     .map_err(|e| js_sys::Error::new(&e.to_string()))?;
                                 let record = warm::encode(e.key.as_str(), e.seq, v);
                                 store.put_with_key(&js_sys::Uint8Array::from(&record[..]), &key)?;
+                                tombstones.remove(&e.key);
                                 locations.push(Some(loc));
+                            }
+                            None if keep_tombstones => {
+                                let record = warm::encode_tombstone(e.key.as_str(), e.seq);
+                                store.put_with_key(&js_sys::Uint8Array::from(&record[..]), &key)?;
+                                tombstones.insert(e.key.clone(), e.seq);
+                                locations.push(None);
                             }
                             None => {
                                 store.delete(&key)?;
@@ -159,7 +169,7 @@ impl Host {
     }
 
     /// A transaction of engine `generation` failed.
-    fn failed(self: &Rc<Self>, generation: u64, op: HostOp, e: &IdbError) {
+    pub(super) fn failed(self: &Rc<Self>, generation: u64, op: HostOp, e: &IdbError) {
         let recover = {
             let mut st = self.st.borrow_mut();
             if st.generation != generation {
@@ -188,7 +198,7 @@ impl Host {
         if recover {
             let host = Rc::clone(self);
             spawn_local(async move {
-                let _ = host.rebuild().await;
+                let _ = host.rebuild(super::rebuild::Rebuild::AfterQuota).await;
             });
         }
     }

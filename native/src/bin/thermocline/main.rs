@@ -69,6 +69,9 @@ enum Command {
     Import { file: PathBuf },
     /// Write every key as JSON lines on stdout
     Export,
+    /// Write the git history (branch main) to FILE as a git bundle: `git clone FILE` reads it.
+    /// Committed writes only (`sync commit` first to include the latest)
+    ExportGit { file: PathBuf },
     /// Verify the WAL and the warm tier; exit 0 when sound
     Check,
     /// Read commands from stdin, one a line, and answer one line each
@@ -232,6 +235,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jsonl::export(&store, &mut io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ExportGit { file } => {
+            let store = open(&cli)?;
+            let bundle = store.export_git()?;
+            let tip = store.log(1)?.into_iter().next().map(|c| c.commit);
+            write_atomically(file, &bundle)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!(
+                "exported main ({}) to {}: {} bytes",
+                tip.as_deref().unwrap_or("no commit"),
+                file.display(),
+                bundle.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Shell => {
             let store = open(&cli)?;
             shell::run(
@@ -244,6 +261,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over `path`: a
+/// reader never sees half a file, and a crash leaves the old one (or none).
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .context("the path names no file")?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    // The rename is durable once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 fn check(dir: &std::path::Path) -> Result<ExitCode> {

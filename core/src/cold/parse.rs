@@ -1,88 +1,94 @@
-//! Reading trees and commits back. Bytes from the repository are untrusted (a user can
-//! commit anything to it): every length is checked, nothing panics, damage is an error.
+//! Reading trees and commits back. Bytes from a repository or a bundle are untrusted (a user
+//! can commit anything): every length is checked, nothing panics, damage is an error.
 
-use super::objects::{Oid, TreeEntry};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::objects::{Oid, THROUGH_SEQ_TRAILER, TreeEntry, parse_hex};
+
+/// Why an object's bytes do not decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedObject(pub String);
+
+fn malformed(what: &str) -> MalformedObject {
+    MalformedObject(what.to_owned())
+}
+
+/// One raw entry: (mode, name, id), and the bytes after it.
+type RawEntry<'a> = (&'a [u8], &'a [u8], Oid, &'a [u8]);
+
+fn next_entry(rest: &[u8]) -> Result<RawEntry<'_>, MalformedObject> {
+    let space = rest
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or_else(|| malformed("tree entry without a mode"))?;
+    let (mode, after) = rest.split_at(space);
+    let after = after.get(1..).unwrap_or_default();
+    let nul = after
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| malformed("tree entry without a name end"))?;
+    let (name, after) = after.split_at(nul);
+    let oid: Oid = after
+        .get(1..21)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| malformed("tree entry with a short object id"))?;
+    Ok((mode, name, oid, after.get(21..).unwrap_or_default()))
+}
 
 /// Decodes a tree object's entries.
-pub(crate) fn tree_entries(data: &[u8]) -> Result<Vec<TreeEntry>, String> {
+pub fn tree_entries(data: &[u8]) -> Result<Vec<TreeEntry>, MalformedObject> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
-        let space = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or("tree entry without a mode")?;
-        let mode = &rest[..space];
-        let after = &rest[space + 1..];
-        let nul = after
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or("tree entry without a name end")?;
-        let name = after[..nul].to_vec();
-        let oid: Oid = after
-            .get(nul + 1..nul + 21)
-            .and_then(|s| s.try_into().ok())
-            .ok_or("tree entry with a short object id")?;
+        let (mode, name, oid, next) = next_entry(rest)?;
         let is_tree = mode == b"40000";
         if !is_tree && !mode.starts_with(b"100") && mode != b"120000" && mode != b"160000" {
-            return Err(format!(
+            return Err(MalformedObject(alloc::format!(
                 "tree entry with mode {:?}",
                 String::from_utf8_lossy(mode)
-            ));
+            )));
         }
-        out.push(TreeEntry { name, is_tree, oid });
-        rest = &after[nul + 21..];
+        out.push(TreeEntry {
+            name: name.to_vec(),
+            is_tree,
+            oid,
+        });
+        rest = next;
     }
     Ok(out)
 }
 
 /// Finds one entry of a tree by name without decoding the others (trees of a wide directory
 /// hold thousands of entries; a lookup should not allocate for each).
-pub(crate) fn find_entry(data: &[u8], name: &[u8], want_tree: bool) -> Result<Option<Oid>, String> {
+pub fn find_entry(
+    data: &[u8],
+    name: &[u8],
+    want_tree: bool,
+) -> Result<Option<Oid>, MalformedObject> {
     let mut rest = data;
     while !rest.is_empty() {
-        let space = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or("tree entry without a mode")?;
-        let after = &rest[space + 1..];
-        let nul = after
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or("tree entry without a name end")?;
-        let oid = after
-            .get(nul + 1..nul + 21)
-            .ok_or("tree entry with a short object id")?;
-        if &after[..nul] == name && (&rest[..space] == b"40000") == want_tree {
-            return Ok(Some(oid.try_into().map_err(|_| "short object id")?));
+        let (mode, entry, oid, next) = next_entry(rest)?;
+        if entry == name && (mode == b"40000") == want_tree {
+            return Ok(Some(oid));
         }
-        rest = &after[nul + 21..];
+        rest = next;
     }
     Ok(None)
 }
 
 /// The parts of a commit the store reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CommitInfo {
+pub struct CommitInfo {
     pub tree: Oid,
     pub parents: Vec<Oid>,
     pub time_secs: i64,
     pub message: String,
 }
 
-fn parse_hex(hex: &[u8]) -> Option<Oid> {
-    if hex.len() != 40 {
-        return None;
-    }
-    let mut oid = [0u8; 20];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        oid[i] = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(oid)
-}
-
-pub(crate) fn commit(data: &[u8]) -> Result<CommitInfo, String> {
+pub fn commit(data: &[u8]) -> Result<CommitInfo, MalformedObject> {
     let text = String::from_utf8_lossy(data);
     let (headers, message) = text.split_once("\n\n").unwrap_or((&text, ""));
     let mut tree = None;
@@ -92,7 +98,10 @@ pub(crate) fn commit(data: &[u8]) -> Result<CommitInfo, String> {
         if let Some(hex) = line.strip_prefix("tree ") {
             tree = parse_hex(hex.as_bytes());
         } else if let Some(hex) = line.strip_prefix("parent ") {
-            parents.push(parse_hex(hex.as_bytes()).ok_or("commit with a bad parent id")?);
+            parents.push(
+                parse_hex(hex.as_bytes())
+                    .ok_or_else(|| malformed("commit with a bad parent id"))?,
+            );
         } else if let Some(sig) = line.strip_prefix("committer ") {
             // "... <email> <secs> <tz>"
             time_secs = sig
@@ -103,7 +112,7 @@ pub(crate) fn commit(data: &[u8]) -> Result<CommitInfo, String> {
         }
     }
     Ok(CommitInfo {
-        tree: tree.ok_or("commit without a tree")?,
+        tree: tree.ok_or_else(|| malformed("commit without a tree"))?,
         parents,
         time_secs,
         message: message.to_owned(),
@@ -111,18 +120,21 @@ pub(crate) fn commit(data: &[u8]) -> Result<CommitInfo, String> {
 }
 
 /// The sequence number a commit made by this store records (`Thermocline-Seq: N`).
-pub(crate) fn through_seq(message: &str) -> Option<u64> {
+#[must_use]
+pub fn through_seq(message: &str) -> Option<u64> {
     message
         .lines()
         .rev()
-        .find_map(|l| l.strip_prefix("Thermocline-Seq: "))
+        .find_map(|l| l.strip_prefix(THROUGH_SEQ_TRAILER))
         .and_then(|n| n.trim().parse().ok())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::cold::objects::{Signature, encode_commit, encode_tree};
+    use alloc::vec;
 
     #[test]
     fn trees_and_commits_round_trip_and_damage_is_an_error() {
@@ -140,8 +152,11 @@ mod tests {
         ];
         let data = encode_tree(&mut entries);
         assert_eq!(tree_entries(&data).unwrap(), entries);
+        assert_eq!(find_entry(&data, b"d", true).unwrap(), Some([9; 20]));
+        assert_eq!(find_entry(&data, b"d", false).unwrap(), None);
         for cut in 0..data.len() {
             let _ = tree_entries(&data[..cut]); // never panics
+            let _ = find_entry(&data[..cut], b"zz", false);
         }
         assert!(tree_entries(&data[..data.len() - 1]).is_err());
         let sig = Signature {
