@@ -10,7 +10,8 @@ use js_sys::{Array, Promise, Uint8Array};
 use thermocline_core::SyncLevel;
 use thermocline_scenarios as sc;
 use thermocline_wasm::{
-    BucketOptions, Clock, Error, KeyInfo, ManualClock, Options, Stats, Store, Thermocline,
+    AutoCommit, BucketOptions, Clock, Error, KeyInfo, ManualClock, Options, Stats, Store,
+    Thermocline,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -544,5 +545,106 @@ async fn stats_say_whether_storage_is_persistent() {
     store.close().await.unwrap();
     assert!(matches!(store.get("k").await, Err(Error::Closed)));
     assert!(matches!(store.put("k", "v").await, Err(Error::Closed)));
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_deletion_flushed_but_not_committed_stays_deleted_after_a_crash() {
+    // The warm tier drops the key's record; without a tombstone the next open would find the
+    // committed value at the tip of git and bring it back.
+    let name = fresh("tombstone").await;
+    let clock = ManualClock::new(0);
+    let options = || quiet(&clock).auto_commit(AutoCommit::Manual);
+    let store = Store::open(&name, options()).await.unwrap();
+    store
+        .put_with("k", "committed", SyncLevel::Commit)
+        .await
+        .unwrap();
+    store.delete("k").await.unwrap();
+    store.flush().await.unwrap();
+    drop(store); // no close, as by a reload: no commit of the deletion
+    let waiting = Options {
+        wait_for_lock: true,
+        ..options()
+    };
+    let store = Store::open(&name, waiting).await.unwrap();
+    assert_eq!(
+        store.open_report().wal.records_replayed,
+        0,
+        "the warm tier has it all"
+    );
+    assert_eq!(store.get("k").await.unwrap(), None);
+    assert_eq!(store.list("").await.unwrap(), Vec::<String>::new());
+    // The next commit records the deletion and removes the tombstone.
+    store.sync(SyncLevel::Commit).await.unwrap();
+    let db_name = format!("thermocline/{name}");
+    assert!(
+        wait(peek(&db_name, "warm", "k".into()))
+            .await
+            .is_undefined()
+    );
+    assert_eq!(store.get_at("k", "HEAD").await.unwrap(), None);
+    assert_eq!(store.history("k").await.unwrap().len(), 2);
+    store.close().await.unwrap();
+    let store = Store::open(&name, options()).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap(), None);
+    store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn damaged_git_objects_and_bundles_are_errors() {
+    let name = fresh("git-damage").await;
+    let db_name = format!("thermocline/{name}");
+    let clock = ManualClock::new(0);
+    let options = || quiet(&clock).auto_commit(AutoCommit::Manual);
+    let store = Store::open(&name, options()).await.unwrap();
+    store.put_with("a", "1", SyncLevel::Commit).await.unwrap();
+    store.put_with("a", "2", SyncLevel::Commit).await.unwrap();
+    let bundle = store.export_git().await.unwrap();
+    assert!(bundle.starts_with(b"# v2 git bundle\n"));
+
+    // Bundles: garbage, a cut pack, and a good one into a store that is not empty.
+    let empty = Store::open(&fresh("git-import").await, options())
+        .await
+        .unwrap();
+    for bad in [&b"not a bundle"[..], &bundle[..bundle.len() - 30]] {
+        let err = empty.import_git(bad).await.unwrap_err();
+        assert_eq!(err.name(), "ImportError", "{err}");
+    }
+    assert_eq!(
+        empty.log(10).await.unwrap(),
+        Vec::new(),
+        "nothing half-imported"
+    );
+    let report = empty.import_git(&bundle).await.unwrap();
+    assert_eq!((report.commits, report.keys), (2, 1));
+    assert_eq!(empty.get("a").await.unwrap().as_deref(), Some(&b"2"[..]));
+    let err = empty.import_git(&bundle).await.unwrap_err();
+    assert_eq!(err.name(), "ImportError", "{err}");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    empty.close().await.unwrap();
+
+    // A flipped byte in the tip commit: history says which object and why.
+    let tip = wait(peek(&db_name, "meta", "refs/heads/main".into()))
+        .await
+        .as_string()
+        .unwrap();
+    let record: Uint8Array = wait(peek(&db_name, "git", tip.clone().into()))
+        .await
+        .dyn_into()
+        .unwrap();
+    let mut bytes = record.to_vec();
+    *bytes.last_mut().unwrap() ^= 1;
+    wait(tamper(
+        &db_name,
+        "git",
+        tip.clone().into(),
+        Uint8Array::from(&bytes[..]).into(),
+    ))
+    .await;
+    let err = store.history("a").await.unwrap_err();
+    assert_eq!(err.name(), "CorruptError", "{err}");
+    assert!(err.to_string().contains(&tip), "{err}");
+    assert!(err.to_string().contains("hash"), "{err}");
     store.close().await.unwrap();
 }
