@@ -85,6 +85,8 @@ impl Zipf {
 pub struct ProcIo {
     pub wchar: u64,
     pub write_bytes: u64,
+    /// Bytes this process caused to be read from the storage layer (not from the page cache).
+    pub read_bytes: u64,
 }
 
 impl ProcIo {
@@ -101,6 +103,7 @@ impl ProcIo {
                 match name {
                     "wchar" => io.wchar = value,
                     "write_bytes" => io.write_bytes = value,
+                    "read_bytes" => io.read_bytes = value,
                     _ => {}
                 }
             }
@@ -113,6 +116,7 @@ impl ProcIo {
         ProcIo {
             wchar: self.wchar.saturating_sub(earlier.wchar),
             write_bytes: self.write_bytes.saturating_sub(earlier.write_bytes),
+            read_bytes: self.read_bytes.saturating_sub(earlier.read_bytes),
         }
     }
 }
@@ -348,4 +352,70 @@ impl SyncCounter {
         }
         Some(total)
     }
+}
+
+/// This process's resident memory (`VmRSS` in `/proc/self/status`), in bytes; 0 where the
+/// file is not there.
+#[must_use]
+pub fn rss_bytes() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Samples this process's resident memory on a thread of its own every 100 ms, so that "memory
+/// stays bounded" is a number: the peak over a run, next to the resident memory before it.
+#[derive(Debug)]
+pub struct RssSampler {
+    pub before: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    #[must_use]
+    pub fn start() -> RssSampler {
+        use std::sync::atomic::Ordering;
+        let before = rss_bytes();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak = rss_bytes();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::park_timeout(Duration::from_millis(100));
+                peak = peak.max(rss_bytes());
+            }
+            peak
+        });
+        RssSampler {
+            before,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops sampling (with one last sample): the peak resident memory seen, in bytes.
+    #[must_use]
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.thread().unpark();
+        self.thread.join().unwrap_or(0).max(rss_bytes())
+    }
+}
+
+/// This benchmark's own executable, to be run with a hidden first argument (`--child-…`,
+/// routed by `main` before the options are parsed). For what needs a process of its own: a
+/// writer to SIGKILL, or a memory baseline that the earlier workloads' freed memory (kept by
+/// the allocator) does not blur.
+#[must_use]
+pub fn child_command(role: &str) -> std::process::Command {
+    let exe = std::env::current_exe().expect("path of the running executable");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(role);
+    cmd
 }

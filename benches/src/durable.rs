@@ -415,16 +415,8 @@ pub fn device(cfg: &Config) -> Table {
     let mib: usize = if cfg.quick { 32 } else { 256 };
     let dir = tempfile::tempdir_in(&cfg.tmp).expect("temp dir");
     let path = dir.path().join("seq");
-    let chunk: Vec<u8> = (0..1 << 20).map(|i| (i * 31 % 251) as u8).collect();
     for _ in 0..rounds {
-        let started = now();
-        let mut f = File::create(&path).expect("create");
-        for _ in 0..mib {
-            f.write_all(&chunk).expect("write");
-        }
-        f.sync_data().expect("fdatasync");
-        drop(f);
-        let secs = started.elapsed().as_secs_f64();
+        let secs = write_sequential(&path, mib).expect("sequential write");
         table
             .row_mut("sequential write, 1 MiB writes, one fdatasync at the end")
             .push("device", (mib << 20) as f64 / secs);
@@ -446,7 +438,24 @@ with `O_DIRECT` (bypassing the page cache) in 1 MiB aligned reads. The `fdatasyn
     table
 }
 
-fn read_direct(path: &Path, mib: usize) -> std::io::Result<f64> {
+/// Writes a new file of `mib` MiB in 1 MiB `write`s, then `fdatasync`s it: the seconds taken,
+/// sync included (the device's sequential write bandwidth, as the `device` workload and the
+/// ingest workload measure it).
+pub fn write_sequential(path: &Path, mib: usize) -> std::io::Result<f64> {
+    let chunk: Vec<u8> = (0..1 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    let started = now();
+    let mut f = File::create(path)?;
+    for _ in 0..mib {
+        f.write_all(&chunk)?;
+    }
+    f.sync_data()?;
+    drop(f);
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Reads a file of `mib` MiB with `O_DIRECT` (no page cache) in 1 MiB aligned reads: the
+/// seconds taken.
+pub fn read_direct(path: &Path, mib: usize) -> std::io::Result<f64> {
     let mut f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)

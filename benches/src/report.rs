@@ -118,6 +118,21 @@ impl Row {
             .and_then(|s| median(s))
     }
 
+    /// One count's value in every round (empty when the system has no such count).
+    #[must_use]
+    pub fn count_values(&self, system: &str, name: &str) -> &[f64] {
+        self.counts
+            .get(system)
+            .and_then(|c| c.get(name))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Median, min and max of a count over the rounds.
+    #[must_use]
+    pub fn count_spread(&self, system: &str, name: &str) -> Option<(f64, f64, f64)> {
+        spread3(self.count_values(system, name))
+    }
+
     /// Per-round ratios ours ÷ peer (for percentages: ours − peer, in points).
     #[must_use]
     pub fn ratios(&self, unit: Unit, ours: &str, peer: &str) -> Vec<f64> {
@@ -134,12 +149,18 @@ impl Row {
     /// Median, min and max of the per-round ratios.
     #[must_use]
     pub fn ratio(&self, unit: Unit, ours: &str, peer: &str) -> Option<(f64, f64, f64)> {
-        let r = self.ratios(unit, ours, peer);
-        let m = median(&r)?;
-        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Some((m, lo, hi))
+        spread3(&self.ratios(unit, ours, peer))
     }
+}
+
+/// Median, min and max of finite samples.
+#[must_use]
+pub fn spread3(samples: &[f64]) -> Option<(f64, f64, f64)> {
+    let m = median(samples)?;
+    let finite = samples.iter().copied().filter(|x| x.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    Some((m, lo, hi))
 }
 
 #[must_use]

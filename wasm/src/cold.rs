@@ -408,6 +408,14 @@ pub(crate) async fn get_at(
     if !has_object(db, &commit).await? {
         return Err(unknown("no such commit"));
     }
+    let kind = r.object(&commit).await?.0;
+    if kind != Kind::Commit {
+        return Err(unknown(&format!(
+            "{} is a {}, not a commit",
+            hex(&commit),
+            kind.name()
+        )));
+    }
     let mut info = r.commit(&commit).await?;
     for _ in 0..parsed.back {
         commit = *info

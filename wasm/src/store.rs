@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use thermocline_core::Batch;
 use thermocline_core::cold::rev::{LogEntry, Version};
+use thermocline_core::config::AutoCommit;
 use thermocline_core::engine::{KeyInfo, WriteOpts};
 use thermocline_core::{Key, Lookup, Millis, Stats, SyncLevel, Value};
 
@@ -396,7 +397,21 @@ impl Store {
         if self.host.is_closed() {
             return Ok(());
         }
-        let flushed = self.flush().await;
+        // Unless commits are manual, what was flushed reaches git before the store closes (as
+        // natively), so the history shows a session's writes once it ended.
+        let commit = self
+            .host
+            .st
+            .borrow()
+            .engine
+            .config()
+            .cold
+            .as_ref()
+            .is_some_and(|c| c.auto_commit != AutoCommit::Manual);
+        let mut flushed = self.flush().await;
+        if commit && flushed.is_ok() {
+            flushed = self.sync(SyncLevel::Commit).await;
+        }
         let settled = match flushed {
             Ok(()) => {
                 {

@@ -1,0 +1,319 @@
+//! Stores at the `os` level, shared by ingest, YCSB and recovery: a write returns once it has
+//! been handed to the OS (it survives the process being killed, not a power cut), and nothing is
+//! fsynced per operation.
+//!
+//! - Thermocline: `put_with(.., SyncLevel::Os)`: the WAL record is written with `pwrite` before
+//!   the put returns; no fdatasync (docs/durability.md, `SyncLevel::Os`).
+//! - redb: one write transaction per put with `Durability::None`, the only level without an
+//!   fsync. It is weaker than the others: such a commit is visible to readers but not persisted
+//!   (the file's header is not updated), so it does not survive even a process crash.
+//! - fjall: `Keyspace::insert`, which writes the journal entry to the OS
+//!   (`PersistMode::Buffer`: the default without `manual_journal_persist`); no `persist` call.
+//! - SQLite: autocommit `INSERT OR REPLACE`, `journal_mode=WAL`, `synchronous=NORMAL`: each
+//!   commit is written to the WAL file, which is synced only at checkpoints. `NORMAL` rather
+//!   than `OFF` because it is the same promise as the others (a commit survives the process,
+//!   not a power cut); `OFF` would also drop the checkpoints' syncs.
+
+use std::path::Path;
+
+use thermocline::{Batch, Options, Store, SyncLevel};
+
+pub const OURS: &str = "thermocline (os level)";
+pub const REDB: &str = "redb (Durability::None)";
+pub const FJALL: &str = "fjall (no persist per write)";
+pub const SQLITE: &str = "SQLite (WAL, synchronous=NORMAL)";
+
+/// A key-value store driven from one thread.
+pub trait Kv {
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+    /// Copies the value of `key` into `out` (cleared first); false when absent.
+    fn get(&mut self, key: &str, out: &mut Vec<u8>) -> Result<bool, String>;
+    /// Many puts at once, to load data (untimed): one batch or transaction where the system
+    /// has them.
+    fn load(&mut self, items: &[(String, Vec<u8>)]) -> Result<(), String> {
+        for (k, v) in items {
+            self.put(k, v)?;
+        }
+        Ok(())
+    }
+    /// The work a run deferred, done once at its end so that the run pays for it: Thermocline
+    /// flushes the write-behind buffer to the warm tier (durably), redb commits with
+    /// `Durability::Immediate`, fjall persists its journal (`SyncAll`), SQLite checkpoints its
+    /// WAL into the database file.
+    fn finish(&mut self) -> Result<(), String>;
+    /// Reads served from memory and from disk so far (Thermocline only).
+    fn read_tiers(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// WAL bytes replayed when the store was opened (Thermocline only).
+    fn replayed_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The peers among `candidates` that are built in, after Thermocline; and a note for each one
+/// that is not.
+#[must_use]
+pub fn systems(candidates: &[&str]) -> (Vec<String>, Vec<String>) {
+    let mut systems = vec![OURS.to_string()];
+    let mut skipped = Vec::new();
+    for (name, feature, on) in [
+        (REDB, "redb", cfg!(feature = "redb")),
+        (FJALL, "fjall", cfg!(feature = "fjall")),
+        (SQLITE, "sqlite", cfg!(feature = "sqlite")),
+    ] {
+        if !candidates.contains(&name) {
+            continue;
+        }
+        if on {
+            systems.push(name.into());
+        } else {
+            skipped.push(format!("{name} (feature `{feature}`)"));
+        }
+    }
+    (systems, skipped)
+}
+
+/// Opens (or creates) `system`'s store under `dir`. `ours` are Thermocline's options;
+/// `cache_bytes`, when given, is the peers' cache budget (redb's cache, fjall's block cache,
+/// SQLite's page cache).
+pub fn open(
+    system: &str,
+    dir: &Path,
+    ours: Options,
+    cache_bytes: Option<u64>,
+) -> Result<Box<dyn Kv>, String> {
+    let e = |e: &dyn std::fmt::Display| format!("{system}: {e}");
+    let _ = cache_bytes;
+    std::fs::create_dir_all(dir).map_err(|x| e(&x))?;
+    Ok(match system {
+        OURS => Box::new(Ours(Store::open(dir, ours).map_err(|x| e(&x))?)),
+        #[cfg(feature = "redb")]
+        REDB => {
+            let mut builder = redb::Builder::new();
+            if let Some(bytes) = cache_bytes {
+                builder.set_cache_size(bytes as usize);
+            }
+            let db = builder.create(dir.join("redb")).map_err(|x| e(&x))?;
+            let tx = db.begin_write().map_err(|x| e(&x))?;
+            tx.open_table(REDB_TABLE).map_err(|x| e(&x))?;
+            tx.commit().map_err(|x| e(&x))?;
+            Box::new(Redb(db))
+        }
+        #[cfg(feature = "fjall")]
+        FJALL => {
+            let mut builder = fjall::Database::builder(dir.join("fjall"));
+            if let Some(bytes) = cache_bytes {
+                builder = builder.cache_size(bytes);
+            }
+            let db = builder.open().map_err(|x| e(&x))?;
+            let ks = db
+                .keyspace("kv", fjall::KeyspaceCreateOptions::default)
+                .map_err(|x| e(&x))?;
+            Box::new(Fjall { db, ks })
+        }
+        #[cfg(feature = "sqlite")]
+        SQLITE => {
+            let conn = rusqlite::Connection::open(dir.join("sqlite.db")).map_err(|x| e(&x))?;
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(|x| e(&x))?;
+            if mode != "wal" {
+                return Err(e(&format!("journal_mode is {mode}, not wal")));
+            }
+            conn.execute_batch(
+                "PRAGMA synchronous=NORMAL;
+                 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL);",
+            )
+            .map_err(|x| e(&x))?;
+            if let Some(bytes) = cache_bytes {
+                // A negative cache_size is in KiB.
+                conn.execute_batch(&format!("PRAGMA cache_size=-{}", bytes / 1024))
+                    .map_err(|x| e(&x))?;
+            }
+            Box::new(Sqlite(conn))
+        }
+        other => return Err(format!("{other}: not built in")),
+    })
+}
+
+struct Ours(Store);
+
+impl Kv for Ours {
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0
+            .put_with(key, value, SyncLevel::Os)
+            .map_err(|e| e.to_string())
+    }
+    fn get(&mut self, key: &str, out: &mut Vec<u8>) -> Result<bool, String> {
+        out.clear();
+        match self.0.get(key).map_err(|e| e.to_string())? {
+            Some(v) => {
+                out.extend_from_slice(&v);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn load(&mut self, items: &[(String, Vec<u8>)]) -> Result<(), String> {
+        // Batches of ~1 MB: one WAL record each.
+        let mut batch = Batch::new();
+        let mut bytes = 0;
+        for (k, v) in items {
+            batch.put(k, v).map_err(|e| e.to_string())?;
+            bytes += k.len() + v.len();
+            if bytes >= 1 << 20 {
+                let full = std::mem::take(&mut batch);
+                self.0
+                    .commit_with(full, SyncLevel::Os)
+                    .map_err(|e| e.to_string())?;
+                bytes = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.0
+                .commit_with(batch, SyncLevel::Os)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.0.flush().map_err(|e| e.to_string())
+    }
+    fn read_tiers(&self) -> Option<(u64, u64)> {
+        let s = self.0.stats();
+        Some((s.hits_hot, s.hits_warm + s.hits_cold))
+    }
+    fn replayed_bytes(&self) -> Option<u64> {
+        Some(self.0.open_report().wal.bytes_replayed)
+    }
+}
+
+#[cfg(feature = "redb")]
+struct Redb(redb::Database);
+
+#[cfg(feature = "redb")]
+const REDB_TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
+
+#[cfg(feature = "redb")]
+impl Redb {
+    fn write(
+        &self,
+        durability: redb::Durability,
+        items: &mut dyn Iterator<Item = (&str, &[u8])>,
+    ) -> Result<(), String> {
+        let mut tx = self.0.begin_write().map_err(|e| e.to_string())?;
+        tx.set_durability(durability).map_err(|e| e.to_string())?;
+        {
+            let mut t = tx.open_table(REDB_TABLE).map_err(|e| e.to_string())?;
+            for (k, v) in items {
+                t.insert(k, v).map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(feature = "redb")]
+impl Kv for Redb {
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.write(redb::Durability::None, &mut std::iter::once((key, value)))
+    }
+    fn get(&mut self, key: &str, out: &mut Vec<u8>) -> Result<bool, String> {
+        out.clear();
+        use redb::ReadableDatabase as _;
+        let tx = self.0.begin_read().map_err(|e| e.to_string())?;
+        let t = tx.open_table(REDB_TABLE).map_err(|e| e.to_string())?;
+        match t.get(key).map_err(|e| e.to_string())? {
+            Some(v) => {
+                out.extend_from_slice(v.value());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn load(&mut self, items: &[(String, Vec<u8>)]) -> Result<(), String> {
+        self.write(
+            redb::Durability::None,
+            &mut items.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.write(redb::Durability::Immediate, &mut std::iter::empty())
+    }
+}
+
+#[cfg(feature = "fjall")]
+struct Fjall {
+    db: fjall::Database,
+    ks: fjall::Keyspace,
+}
+
+#[cfg(feature = "fjall")]
+impl Kv for Fjall {
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.ks.insert(key, value).map_err(|e| e.to_string())
+    }
+    fn get(&mut self, key: &str, out: &mut Vec<u8>) -> Result<bool, String> {
+        out.clear();
+        match self.ks.get(key).map_err(|e| e.to_string())? {
+            Some(v) => {
+                out.extend_from_slice(&v);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.db
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+struct Sqlite(rusqlite::Connection);
+
+#[cfg(feature = "sqlite")]
+impl Kv for Sqlite {
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0
+            .prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(rusqlite::params![key, value]))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+    fn get(&mut self, key: &str, out: &mut Vec<u8>) -> Result<bool, String> {
+        use rusqlite::OptionalExtension as _;
+        out.clear();
+        self.0
+            .prepare_cached("SELECT v FROM kv WHERE k = ?1")
+            .and_then(|mut st| {
+                st.query_row(rusqlite::params![key], |r| {
+                    out.extend_from_slice(r.get_ref(0)?.as_blob()?);
+                    Ok(())
+                })
+                .optional()
+            })
+            .map(|found| found.is_some())
+            .map_err(|e| e.to_string())
+    }
+    fn load(&mut self, items: &[(String, Vec<u8>)]) -> Result<(), String> {
+        let tx = self.0.transaction().map_err(|e| e.to_string())?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")
+                .map_err(|e| e.to_string())?;
+            for (k, v) in items {
+                st.execute(rusqlite::params![k, v])
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.0
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+            .map_err(|e| e.to_string())
+    }
+}
