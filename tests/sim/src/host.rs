@@ -380,8 +380,8 @@ impl SimHost {
         })
     }
 
-    /// A commit in the order the native host writes one: objects, their fsync, the ref lock,
-    /// its fsync, the rename, the directory fsync.
+    /// A commit in the order the native host writes one: objects and the ref lock written, both
+    /// synced (the native host does the two at once), the rename, the directory fsync.
     fn commit(&mut self, batch: &ColdBatch) -> Result<Completion, StepError> {
         let mut tree = self
             .disk
@@ -411,6 +411,12 @@ impl SimHost {
                 durable: false,
             },
         );
+        // The native host writes and syncs the objects and the ref's lock at the same time;
+        // here the lock goes first, so a crash can also find it durable before the objects.
+        self.io_step("git write ref lock")?;
+        self.disk.git.lock_live = Some(id);
+        self.io_step("git sync ref lock")?;
+        self.disk.git.lock_durable = Some(id);
         let objects_first = !planted(HostBug::RefBeforeObjects);
         if objects_first {
             self.io_step("git sync objects")?;
@@ -418,10 +424,6 @@ impl SimHost {
                 c.durable = true;
             }
         }
-        self.io_step("git write ref lock")?;
-        self.disk.git.lock_live = Some(id);
-        self.io_step("git sync ref lock")?;
-        self.disk.git.lock_durable = Some(id);
         self.io_step("git rename lock to ref")?;
         self.disk.git.ref_live = self.disk.git.lock_live.take();
         self.io_step("git sync refs directory")?;
