@@ -177,7 +177,7 @@ pub fn encode_commit(
     out.into_bytes()
 }
 
-/// A pack holding some objects (undeltified, zlib-compressed) and its version-2 index.
+/// A pack holding some objects (undeltified) and its version-2 index.
 #[derive(Clone, Debug)]
 pub struct Pack {
     pub pack: Vec<u8>,
@@ -185,22 +185,10 @@ pub struct Pack {
     pub checksum: Oid,
 }
 
-/// zlib level for pack entries: 6 is git's `core.compression` default.
-#[cfg(feature = "deflate")]
-const ZLIB_LEVEL: u8 = 6;
-
-/// `data` as a zlib stream, compressed (feature `deflate`, which the native store turns on).
-#[cfg(feature = "deflate")]
-fn zlib(data: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(
-        data, ZLIB_LEVEL,
-    ));
-}
-
-/// `data` as a zlib stream of stored blocks: valid for every reader, and no compressor in the
-/// build (the browser's WebAssembly stays small; its exports are uncompressed).
-#[cfg(not(feature = "deflate"))]
-fn zlib(data: &[u8], out: &mut Vec<u8>) {
+/// `data` as a zlib stream of stored (uncompressed) blocks: valid for every reader, and no
+/// compressor in the build. The browser writes packs with it, which keeps its WebAssembly small;
+/// the native store compresses (`write_pack_with` and zlib-rs).
+pub fn zlib_stored(data: &[u8], out: &mut Vec<u8>) {
     const BLOCK_MAX: usize = 0xffff;
     out.extend_from_slice(&[0x78, 0x01]);
     let mut chunks = data.chunks(BLOCK_MAX).peekable();
@@ -217,7 +205,6 @@ fn zlib(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&adler32(data).to_be_bytes());
 }
 
-#[cfg(not(feature = "deflate"))]
 fn adler32(data: &[u8]) -> u32 {
     const MOD: u32 = 65_521;
     // 5552 bytes is the most that can be summed before the 32-bit sums must be reduced.
@@ -233,8 +220,16 @@ fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
+/// A pack of `objects` with their zlib streams stored uncompressed ([`zlib_stored`]).
 #[must_use]
 pub fn write_pack(objects: &[Object]) -> Pack {
+    write_pack_with(objects, zlib_stored)
+}
+
+/// A pack of `objects`, each object's data turned into a zlib stream by `zlib` (which appends
+/// it to its second argument): the host chooses the compressor, the core the format.
+#[must_use]
+pub fn write_pack_with(objects: &[Object], mut zlib: impl FnMut(&[u8], &mut Vec<u8>)) -> Pack {
     let mut pack =
         Vec::with_capacity(objects.iter().map(|o| o.data.len() / 2 + 32).sum::<usize>() + 32);
     pack.extend_from_slice(b"PACK");
@@ -406,7 +401,7 @@ mod tests {
         for len in [0usize, 1, 100, 70_000, 140_000] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let mut z = Vec::new();
-            zlib(&data, &mut z);
+            zlib_stored(&data, &mut z);
             assert_eq!(
                 miniz_oxide::inflate::decompress_to_vec_zlib(&z).unwrap(),
                 data,

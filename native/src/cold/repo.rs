@@ -35,6 +35,24 @@ pub(crate) struct Tip {
 
 /// Steps of a durable commit, named for crash tests (`THERMOCLINE_FAILPOINT=cold-commit:N`
 /// aborts the process after step N; see `native/tests/cold.rs`).
+/// zlib level of pack entries: git's `core.compression` default.
+const ZLIB_LEVEL: u32 = 6;
+
+/// A pack of `objects`, compressed with zlib-rs (the core writes the format).
+fn write_pack(objects: &[objects::Object]) -> objects::Pack {
+    objects::write_pack_with(objects, |data, out| {
+        let mut z = flate2::write::ZlibEncoder::new(
+            Vec::with_capacity(data.len() / 2 + 16),
+            flate2::Compression::new(ZLIB_LEVEL),
+        );
+        // Writing to memory cannot fail; should it, the stream is stored instead.
+        match z.write_all(data).and_then(|()| z.finish()) {
+            Ok(compressed) => out.extend_from_slice(&compressed),
+            Err(_) => objects::zlib_stored(data, out),
+        }
+    })
+}
+
 const COMMIT_STEPS: [&str; 7] = [
     "objects built",
     "pack, index and ref lock written and synced",
@@ -430,7 +448,7 @@ impl ColdRepo {
             &mut |oid| Self::read_tree(&repo, oid),
         )?;
         failpoint(0);
-        self.publish(&objects::write_pack(&built.objects), &built.commit)?;
+        self.publish(&write_pack(&built.objects), &built.commit)?;
         Ok(built.commit)
     }
 
@@ -635,7 +653,7 @@ impl ColdRepo {
         Self::walk_reachable(&repo, tip.commit, "export", |oid, kind, data| {
             all.push(objects::Object { oid, kind, data });
         })?;
-        let pack = objects::write_pack(&all);
+        let pack = write_pack(&all);
         // HEAD too, as `git bundle create FILE HEAD main` writes it: without it, `git clone`
         // cannot tell which branch to check out ("remote HEAD refers to nonexistent ref").
         Ok(bundle::write_bundle(
