@@ -77,7 +77,7 @@ pub fn run(cfg: &Config) -> Table {
             label: SMALL,
             size: 16,
             keys: None,
-            dur: Duration::from_millis(if cfg.quick { 1000 } else { 4000 }),
+            dur: Duration::from_millis(if cfg.quick { 1000 } else { 3000 }),
             rounds: cfg.rounds(3, 1),
         },
         Case {
@@ -138,7 +138,7 @@ buffer written to the warm tier and fdatasynced); fjall `insert` (journal writte
 insert, no `persist`), then `persist(SyncAll)`. The write-behind triggers are the defaults: a \
 flush once {} writes or {} MiB are pending, or after {} s idle / {} s at most, and writers wait \
 (backpressure) above {} MiB dirty; the hot tier holds {} MiB. {}: every key new, {:.0} s per \
-system and round. {}: keys cycle through {} k keys ({} MiB of live data, {}× the hot tier), \
+system and round. {}: keys cycle through {} k keys ({} MiB of live data, {:.1}× the hot tier), \
 so the key directory stops growing and memory measures the buffers; {:.0} s, one round{}. \
 Figures are bytes of key and value per second; `raw` is the device's sequential write \
 bandwidth measured in the same round ({raw_mib} MiB in 1 MiB `write`s, then `fdatasync`), so \
@@ -162,7 +162,8 @@ compactions for fjall.",
         LARGE,
         large_keys >> 10,
         (large_keys * (KEY_BYTES as u64 + 1024)) >> 20,
-        (large_keys * (KEY_BYTES as u64 + 1024)) / o.config.cache.capacity_bytes.max(1),
+        (large_keys * (KEY_BYTES as u64 + 1024)) as f64
+            / o.config.cache.capacity_bytes.max(1) as f64,
         cases[1].dur.as_secs_f64(),
         if cfg.quick {
             ""

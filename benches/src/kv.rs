@@ -37,9 +37,9 @@ pub trait Kv {
         Ok(())
     }
     /// The work a run deferred, done once at its end so that the run pays for it: Thermocline
-    /// flushes the write-behind buffer to the warm tier (durably), redb commits with
-    /// `Durability::Immediate`, fjall persists its journal (`SyncAll`), SQLite checkpoints its
-    /// WAL into the database file.
+    /// flushes the write-behind buffer to the warm tier (durably), fjall persists its journal
+    /// (`SyncAll`), SQLite checkpoints its WAL into the database file; redb does nothing (see
+    /// its `finish`).
     fn finish(&mut self) -> Result<(), String>;
     /// Reads served from memory and from disk so far (Thermocline only).
     fn read_tiers(&self) -> Option<(u64, u64)> {
@@ -232,12 +232,17 @@ impl Kv for Redb {
             None => Ok(false),
         }
     }
+    /// Loads durably (one `Durability::Immediate` transaction per chunk): the data the runs
+    /// start from is on disk, as the others' is after their `finish`.
     fn load(&mut self, items: &[(String, Vec<u8>)]) -> Result<(), String> {
         self.write(
-            redb::Durability::None,
+            redb::Durability::Immediate,
             &mut items.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
         )
     }
+    /// One empty durable commit: it makes every `Durability::None` commit before it durable,
+    /// as the others' `finish` does. (redb 4.1 slowed down after such a commit, redb pull
+    /// request 1206; Cargo.lock has 4.6, which has the fix.)
     fn finish(&mut self) -> Result<(), String> {
         self.write(redb::Durability::Immediate, &mut std::iter::empty())
     }

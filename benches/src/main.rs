@@ -1,7 +1,7 @@
 //! `thermocline-bench`: Thermocline side by side with its peers, in one process, interleaved.
 //!
 //! ```text
-//! cargo run --release -p thermocline-bench --features all            # full suite, ~10 min
+//! cargo run --release -p thermocline-bench --features all            # full suite, ~11 min
 //! cargo run --release -p thermocline-bench --features all -- --quick # each workload briefly
 //! ```
 //!
@@ -351,7 +351,7 @@ write commentary outside them.\n",
     );
     let _ = writeln!(
         h,
-        "**Rerun** (about 10 minutes on 2 cores, plus the first build of the peers):\n\n\
+        "**Rerun** (about 11 minutes on 2 cores, plus the first build of the peers):\n\n\
 ```sh\ncargo run --release -p thermocline-bench --features all            # writes BENCHMARKS.md + BENCHMARKS.json here\n\
 cargo run --release -p thermocline-bench --features all -- --quick # a short smoke run into target/thermocline-bench-quick/\n\
 cargo run --release -p thermocline-bench --features quick_cache,lru -- --only hit,hot  # only some workloads and peers\n```\n\n\
