@@ -521,31 +521,64 @@ fn replay_wal(
     let ids = wal_file::list_segments(wal_dir).map_err(|e| Error::io("list", wal_dir, e))?;
     let mut replay = WalReplay::new(warm_through);
     let mut kept = Vec::with_capacity(ids.len());
-    for (i, &id) in ids.iter().enumerate() {
-        let path: PathBuf = wal_file::segment_path(wal_dir, id);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        let is_last = i + 1 == ids.len();
-        let plan = replay.segment(id, &bytes, is_last)?;
-        for record in &plan.replay {
-            engine.replay(now, record);
+    // A reader thread reads the next segment while this one is decoded and applied, into
+    // buffers handed back for reuse: the device and the CPU work at the same time, and the
+    // memory of a 64 MiB segment is faulted in once, not once per segment.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let paths: Vec<PathBuf> = ids
+            .iter()
+            .map(|&id| wal_file::segment_path(wal_dir, id))
+            .collect();
+        scope.spawn(move || {
+            for path in paths {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.clear();
+                let read = fs::File::open(&path)
+                    .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf))
+                    .map(|_| buf);
+                // The receiver gone means the replay stopped at an error: stop reading too.
+                if full_tx.send(read).is_err() {
+                    break;
+                }
+            }
+        });
+        // Owned here, so that an early return drops it and a reader blocked on a full channel
+        // stops, instead of the scope waiting for it forever.
+        let full_rx = full_rx;
+        for (i, &id) in ids.iter().enumerate() {
+            let path: PathBuf = wal_file::segment_path(wal_dir, id);
+            let bytes = full_rx
+                .recv()
+                .map_err(|_| Error::io("read", &path, std::io::Error::other("reader stopped")))?
+                .map_err(|e| Error::io("read", &path, e))?;
+            let is_last = i + 1 == ids.len();
+            let plan = replay.segment(id, &bytes, is_last)?;
+            for record in &plan.replay {
+                engine.replay(now, record);
+            }
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io("open", &path, e))?;
+            if let Some(len) = plan.truncate_to {
+                file.set_len(len)
+                    .map_err(|e| Error::io("truncate", &path, e))?;
+            }
+            if is_last {
+                // Records replayed now may sit only in the page cache (written at `os` level
+                // before a process crash). New records go to a new segment; without this fsync
+                // a power cut could keep those and lose these, leaving a hole.
+                file.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
+            }
+            // The valid bytes, not the file's length: segments are preallocated.
+            kept.push((id, plan.first_seq, plan.bytes));
+            drop(plan);
+            let _ = empty_tx.send(bytes);
         }
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        if let Some(len) = plan.truncate_to {
-            file.set_len(len)
-                .map_err(|e| Error::io("truncate", &path, e))?;
-        }
-        if is_last {
-            // Records replayed now may sit only in the page cache (written at `os` level before
-            // a process crash). New records go to a new segment; without this fsync a power cut
-            // could keep those and lose these, leaving a hole.
-            file.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
-        }
-        // The valid bytes, not the file's length: segments are preallocated.
-        kept.push((id, plan.first_seq, plan.bytes));
-    }
+        Ok::<(), Error>(())
+    })?;
     let next_id = ids.last().map_or(1, |id| id + 1);
     Ok(WalOpen {
         kept,
