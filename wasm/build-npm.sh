@@ -73,8 +73,9 @@ EOF
 wasm_bytes=$(wc -c < "$out/thermocline_bg.wasm")
 gzip_bytes=$(gzip -9 -c "$out/thermocline_bg.wasm" | wc -c)
 echo "built $out: thermocline_bg.wasm is $wasm_bytes bytes, $gzip_bytes gzipped (gzip -9)"
-if (( gzip_bytes > 200 * 1024 )); then
-  echo "the gzipped .wasm is over the 200 KiB budget" >&2
+# The budget of issue 6, "under 200 KB", read strictly: 200,000 bytes.
+if (( gzip_bytes > 200000 )); then
+  echo "the gzipped .wasm is over the 200 KB (200,000 bytes) budget" >&2
   exit 1
 fi
 

@@ -25,6 +25,7 @@ pub mod batch;
 pub mod cache;
 pub mod cold;
 pub mod config;
+pub mod crc;
 pub mod engine;
 pub mod io;
 pub mod key;

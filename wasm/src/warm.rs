@@ -132,7 +132,7 @@ pub(crate) fn location(key: &Key, seq: u64, value_len: usize) -> Result<WarmLoc,
 }
 
 fn checksum(key: &str, seq: u64, value: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = thermocline_core::crc::Hasher::new();
     h.update(&(key.len() as u64).to_le_bytes());
     h.update(key.as_bytes());
     h.update(&seq.to_le_bytes());

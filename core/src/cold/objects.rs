@@ -244,7 +244,7 @@ pub fn write_pack_with(objects: &[Object], mut zlib: impl FnMut(&[u8], &mut Vec<
         let start = pack.len();
         push_entry_header(&mut pack, o.kind as u8, o.data.len() as u64);
         zlib(&o.data, &mut pack);
-        let crc = crc32fast::hash(pack.get(start..).unwrap_or_default());
+        let crc = crate::crc::hash(pack.get(start..).unwrap_or_default());
         entries.push((o.oid, crc, start as u64));
     }
     let checksum = sha1(&pack);

@@ -298,7 +298,7 @@ impl RecordHeader {
 
     /// The CRC32 of the len field, epoch, seq, durable_seq, kind and `payload`.
     fn checksum(&self, payload: &[u8]) -> u32 {
-        let mut hasher = crc32fast::Hasher::new();
+        let mut hasher = crate::crc::Hasher::new();
         hasher.update(&self.covered);
         hasher.update(payload);
         hasher.finalize()

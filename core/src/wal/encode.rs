@@ -98,7 +98,7 @@ pub fn encode_record(
     let appended = out.len() - start;
     debug_assert_eq!(appended, RECORD_HEADER_BYTES + payload_len);
     let record = out.get(start..).unwrap_or_default();
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crate::crc::Hasher::new();
     hasher.update(record.get(..4).unwrap_or_default());
     hasher.update(record.get(8..).unwrap_or_default());
     let crc = hasher.finalize().to_le_bytes();

@@ -40,7 +40,7 @@ impl SegmentHeader {
                 *dst = *src;
             }
         }
-        let crc = crc32fast::hash(body);
+        let crc = crate::crc::hash(body);
         for (dst, src) in tail.iter_mut().zip(crc.to_le_bytes()) {
             *dst = src;
         }
@@ -74,7 +74,7 @@ impl SegmentHeader {
         }
         let stored_crc = u32::from_le_bytes(field(header, CRC_AT));
         let (body, _) = header.split_at(CRC_AT);
-        if crc32fast::hash(body) != stored_crc {
+        if crate::crc::hash(body) != stored_crc {
             return Err(WalError::HeaderChecksum { segment });
         }
         let flags = u16::from_le_bytes(field(header, FLAGS_AT));
