@@ -620,39 +620,75 @@ pub(crate) fn parse_import(bytes: &[u8]) -> Result<Imported, Error> {
 /// Stores imported objects and points the ref at their tip, in one strict transaction.
 pub(crate) async fn store_import(db: &IdbDatabase, imported: &Imported) -> Result<(), Error> {
     let write = storage("store the imported history");
-    let tx = idb::write(db, &[idb::GIT, idb::META], idb::Durability::Strict).map_err(&write)?;
-    let git = idb::store(&tx, idb::GIT).map_err(&write)?;
-    let meta = idb::store(&tx, idb::META).map_err(&write)?;
-    idb::issue(&tx, || {
-        for o in &imported.objects {
-            git.put_with_key(&encode(o), &hex(&o.oid).into())?;
-        }
-        meta.put_with_key(&hex(&imported.tip).into(), &REF_KEY.into())?;
-        Ok(())
-    })
+    let tx = idb::write(
+        db,
+        &[idb::GIT, idb::GIT_SIZES, idb::META],
+        idb::Durability::Strict,
+    )
     .map_err(&write)?;
+    issue_objects(&tx, &imported.objects, &imported.tip).map_err(&write)?;
     idb::committed(&tx).await.map_err(&write)
 }
 
-/// Issues a commit's writes in `tx` (over `git`, `meta` and `warm`): its objects, the ref, and
-/// the removal of the tombstones it records.
+/// Issues a commit's writes in `tx` (over `git`, `git_sizes`, `meta` and `warm`): its objects,
+/// the ref, and the removal of the tombstones it records.
 pub(crate) fn issue_commit(
     tx: &web_sys::IdbTransaction,
     objects: &[Object],
     commit: &Oid,
     tombstones: &[Key],
 ) -> Result<(), IdbError> {
-    let git = idb::store(tx, idb::GIT)?;
-    let meta = idb::store(tx, idb::META)?;
+    issue_objects(tx, objects, commit)?;
     let warm = idb::store(tx, idb::WARM)?;
     idb::issue(tx, || {
-        for o in objects {
-            git.put_with_key(&encode(o), &hex(&o.oid).into())?;
-        }
-        meta.put_with_key(&hex(commit).into(), &REF_KEY.into())?;
         for key in tombstones {
             warm.delete(&key.as_str().into())?;
         }
         Ok(())
     })
+}
+
+/// Puts `objects` (and each blob's size) and moves the ref to `tip`, in `tx`.
+fn issue_objects(
+    tx: &web_sys::IdbTransaction,
+    objects: &[Object],
+    tip: &Oid,
+) -> Result<(), IdbError> {
+    let git = idb::store(tx, idb::GIT)?;
+    let sizes = idb::store(tx, idb::GIT_SIZES)?;
+    let meta = idb::store(tx, idb::META)?;
+    idb::issue(tx, || {
+        for o in objects {
+            let id = JsValue::from(hex(&o.oid));
+            git.put_with_key(&encode(o), &id)?;
+            if o.kind == Kind::Blob {
+                sizes.put_with_key(&(o.data.len() as f64).into(), &id)?;
+            }
+        }
+        meta.put_with_key(&hex(tip).into(), &REF_KEY.into())?;
+        Ok(())
+    })
+}
+
+/// The sizes of `blobs` as recorded when they were stored, in one read transaction; `None`
+/// where none was recorded.
+pub(crate) async fn blob_sizes(db: &IdbDatabase, blobs: &[Oid]) -> Result<Vec<Option<u64>>, Error> {
+    let read = storage("read blob sizes");
+    let tx = idb::read(db, &[idb::GIT_SIZES]).map_err(&read)?;
+    let store = idb::store(&tx, idb::GIT_SIZES).map_err(&read)?;
+    let requests = idb::issue(&tx, || {
+        blobs
+            .iter()
+            .map(|o| store.get(&hex(o).into()))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(&read)?;
+    idb::committed(&tx).await.map_err(&read)?;
+    requests
+        .iter()
+        .map(|r| {
+            let v = r.result().map_err(|e| read(IdbError::from_js(&e)))?;
+            Ok(crate::convert::safe_integer(&v))
+        })
+        .collect()
 }

@@ -23,7 +23,10 @@ pub(crate) const WARM: &str = "warm";
 pub(crate) const META: &str = "meta";
 /// Git objects of the cold tier, keyed by their hex id: `kind u8 | raw object data`.
 pub(crate) const GIT: &str = "git";
-pub(crate) const ALL_STORES: [&str; 4] = [WAL, WARM, META, GIT];
+/// The size of each blob in `git`, keyed by its id: what open needs for keys found only in git,
+/// without reading their values (IndexedDB cannot tell a value's length without reading it).
+pub(crate) const GIT_SIZES: &str = "git_sizes";
+pub(crate) const ALL_STORES: [&str; 5] = [WAL, WARM, META, GIT, GIT_SIZES];
 
 /// The `meta` key of the format version of everything stored, written when the database is
 /// created; open refuses a database written by a newer format.
@@ -31,8 +34,8 @@ pub(crate) const FORMAT_KEY: &str = "format";
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The database schema version. Object stores missing from a database are created when it is
-/// opened with a newer version (version 2 added `git`); the byte formats inside them carry
-/// their own versions.
+/// opened with a newer version (version 2 added `git` and `git_sizes`); the byte formats inside
+/// them carry their own versions.
 const SCHEMA_VERSION: u32 = 2;
 
 #[wasm_bindgen]

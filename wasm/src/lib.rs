@@ -6,9 +6,9 @@
 //! IndexedDB and exposes the store twice, to Rust ([`Store`]) and to JavaScript (the
 //! `Thermocline` class, packaged for npm by `wasm/build-npm.sh`).
 //!
-//! - One store is one IndexedDB database, `thermocline/<name>`, with four object stores: the
+//! - One store is one IndexedDB database, `thermocline/<name>`, with five object stores: the
 //!   WAL (the core's segments, in chunks), the warm tier (one record per key), metadata (and
-//!   the `main` ref), and the cold tier's git objects.
+//!   the `main` ref), the cold tier's git objects, and the sizes of its blobs.
 //! - Levels: `memory`; `os` = the IndexedDB transaction committed; `fsync` = committed with
 //!   `durability: "strict"`; `commit` = in a git commit. Concurrent writes share one
 //!   transaction (group commit). `push` is refused: a page cannot push to a remote.

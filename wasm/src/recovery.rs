@@ -114,9 +114,13 @@ pub(crate) async fn recover(
             .collect();
         let blobs: Vec<thermocline_core::cold::objects::Oid> =
             cold_only.iter().map(|(_, o)| *o).collect();
-        reader.fetch(&blobs).await?;
-        for (key, blob) in cold_only {
-            let size = reader.object(&blob).await?.1.len() as u64;
+        // Sizes recorded when the blobs were stored; a blob is read only if none was.
+        let sizes = cold::blob_sizes(db, &blobs).await?;
+        for ((key, blob), size) in cold_only.into_iter().zip(sizes) {
+            let size = match size {
+                Some(size) => size,
+                None => reader.object(&blob).await?.1.len() as u64,
+            };
             engine.restore_cold(now, key, size);
             cold_keys += 1;
         }

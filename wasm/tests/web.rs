@@ -620,6 +620,9 @@ async fn damaged_git_objects_and_bundles_are_errors() {
     );
     let report = empty.import_git(&bundle).await.unwrap();
     assert_eq!((report.commits, report.keys), (2, 1));
+    let info = empty.key_info("a").unwrap();
+    assert!(info.meta.cold && info.meta.warm.is_none(), "{info:?}");
+    assert_eq!(info.meta.value_bytes, 1, "the size recorded with the blob");
     assert_eq!(empty.get("a").await.unwrap().as_deref(), Some(&b"2"[..]));
     let err = empty.import_git(&bundle).await.unwrap_err();
     assert_eq!(err.name(), "ImportError", "{err}");

@@ -124,7 +124,7 @@ impl Host {
             }
             let tx = idb::write(
                 &self.db,
-                &[idb::GIT, idb::META, idb::WARM],
+                &[idb::GIT, idb::GIT_SIZES, idb::META, idb::WARM],
                 Durability::Strict,
             )?;
             cold::issue_commit(&tx, &built.objects, &built.commit, &dropped)?;
