@@ -29,6 +29,7 @@ mod wal_file;
 mod warm;
 
 pub mod check;
+pub mod time;
 
 pub use cold::{LogEntry, Version};
 pub use error::Error;

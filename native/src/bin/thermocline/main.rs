@@ -5,7 +5,6 @@
 mod demo;
 mod jsonl;
 mod shell;
-mod time;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -177,7 +176,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let size = v
                     .size
                     .map_or("deleted".to_owned(), |n| format!("{n} bytes"));
-                writeln!(out, "{} {} {size}", v.commit, time::iso8601(v.time_secs))?;
+                writeln!(
+                    out,
+                    "{} {} {size}",
+                    v.commit,
+                    thermocline::time::iso8601(v.time_secs)
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,7 +193,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     out,
                     "{} {} {}",
                     c.commit,
-                    time::iso8601(c.time_secs),
+                    thermocline::time::iso8601(c.time_secs),
                     c.summary
                 )?;
             }

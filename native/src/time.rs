@@ -1,7 +1,8 @@
-//! Commit times for people: ISO 8601 in UTC, without a date crate.
+//! Commit times for people: ISO 8601 in UTC, without a date crate (the CLI prints history with
+//! it; `Version::time_secs` and `LogEntry::time_secs` are what it formats).
 
 /// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar).
-pub(crate) fn iso8601(secs: i64) -> String {
+pub fn iso8601(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's days-to-civil algorithm.
