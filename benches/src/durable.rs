@@ -124,16 +124,15 @@ impl Durable for RawDirect {
 struct Redb(redb::Database);
 
 #[cfg(feature = "redb")]
-const REDB_TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
-
-#[cfg(feature = "redb")]
 impl Durable for Redb {
     fn put(&self, key: &str, value: &[u8]) -> Result<(), String> {
         let mut tx = self.0.begin_write().map_err(|e| e.to_string())?;
         tx.set_durability(redb::Durability::Immediate)
             .map_err(|e| e.to_string())?;
         {
-            let mut t = tx.open_table(REDB_TABLE).map_err(|e| e.to_string())?;
+            let mut t = tx
+                .open_table(crate::kv::REDB_TABLE)
+                .map_err(|e| e.to_string())?;
             t.insert(key, value).map_err(|e| e.to_string())?;
         }
         tx.commit().map_err(|e| e.to_string())
@@ -186,37 +185,16 @@ fn open(system: &str, dir: &Path) -> Result<Box<dyn Durable>, String> {
         ))),
         RAW_DIRECT => Box::new(RawDirect::new(&dir.join("direct")).map_err(|x| e(&x))?),
         #[cfg(feature = "redb")]
-        REDB => {
-            let db = redb::Database::create(dir.join("redb")).map_err(|x| e(&x))?;
-            let tx = db.begin_write().map_err(|x| e(&x))?;
-            tx.open_table(REDB_TABLE).map_err(|x| e(&x))?;
-            tx.commit().map_err(|x| e(&x))?;
-            Box::new(Redb(db))
-        }
+        REDB => Box::new(Redb(crate::kv::open_redb(dir, None).map_err(|x| e(&x))?)),
         #[cfg(feature = "fjall")]
         FJALL => {
-            let db = fjall::Database::builder(dir.join("fjall"))
-                .open()
-                .map_err(|x| e(&x))?;
-            let ks = db
-                .keyspace("kv", fjall::KeyspaceCreateOptions::default)
-                .map_err(|x| e(&x))?;
+            let (db, ks) = crate::kv::open_fjall(dir, None).map_err(|x| e(&x))?;
             Box::new(Fjall { db, ks })
         }
         #[cfg(feature = "sqlite")]
-        SQLITE => {
-            let conn = rusqlite::Connection::open(dir.join("sqlite.db")).map_err(|x| e(&x))?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|x| e(&x))?;
-            assert_eq!(mode, "wal", "SQLite did not switch to WAL");
-            conn.execute_batch(
-                "PRAGMA synchronous=FULL;
-                 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL);",
-            )
-            .map_err(|x| e(&x))?;
-            Box::new(Sqlite(Mutex::new(conn)))
-        }
+        SQLITE => Box::new(Sqlite(Mutex::new(
+            crate::kv::open_sqlite(dir, "FULL", None).map_err(|x| e(&x))?,
+        ))),
         other => return Err(format!("{other}: not built in")),
     })
 }

@@ -89,52 +89,80 @@ pub fn open(
     Ok(match system {
         OURS => Box::new(Ours(Store::open(dir, ours).map_err(|x| e(&x))?)),
         #[cfg(feature = "redb")]
-        REDB => {
-            let mut builder = redb::Builder::new();
-            if let Some(bytes) = cache_bytes {
-                builder.set_cache_size(bytes as usize);
-            }
-            let db = builder.create(dir.join("redb")).map_err(|x| e(&x))?;
-            let tx = db.begin_write().map_err(|x| e(&x))?;
-            tx.open_table(REDB_TABLE).map_err(|x| e(&x))?;
-            tx.commit().map_err(|x| e(&x))?;
-            Box::new(Redb(db))
-        }
+        REDB => Box::new(Redb(open_redb(dir, cache_bytes).map_err(|x| e(&x))?)),
         #[cfg(feature = "fjall")]
         FJALL => {
-            let mut builder = fjall::Database::builder(dir.join("fjall"));
-            if let Some(bytes) = cache_bytes {
-                builder = builder.cache_size(bytes);
-            }
-            let db = builder.open().map_err(|x| e(&x))?;
-            let ks = db
-                .keyspace("kv", fjall::KeyspaceCreateOptions::default)
-                .map_err(|x| e(&x))?;
+            let (db, ks) = open_fjall(dir, cache_bytes).map_err(|x| e(&x))?;
             Box::new(Fjall { db, ks })
         }
         #[cfg(feature = "sqlite")]
-        SQLITE => {
-            let conn = rusqlite::Connection::open(dir.join("sqlite.db")).map_err(|x| e(&x))?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|x| e(&x))?;
-            if mode != "wal" {
-                return Err(e(&format!("journal_mode is {mode}, not wal")));
-            }
-            conn.execute_batch(
-                "PRAGMA synchronous=NORMAL;
-                 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL);",
-            )
-            .map_err(|x| e(&x))?;
-            if let Some(bytes) = cache_bytes {
-                // A negative cache_size is in KiB.
-                conn.execute_batch(&format!("PRAGMA cache_size=-{}", bytes / 1024))
-                    .map_err(|x| e(&x))?;
-            }
-            Box::new(Sqlite(conn))
-        }
+        SQLITE => Box::new(Sqlite(
+            open_sqlite(dir, "NORMAL", cache_bytes).map_err(|x| e(&x))?,
+        )),
         other => return Err(format!("{other}: not built in")),
     })
+}
+
+/// redb at `dir/redb`, with its table created (and a cache size, if given).
+#[cfg(feature = "redb")]
+pub fn open_redb(dir: &Path, cache_bytes: Option<u64>) -> Result<redb::Database, String> {
+    let mut builder = redb::Builder::new();
+    if let Some(bytes) = cache_bytes {
+        builder.set_cache_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
+    let db = builder
+        .create(dir.join("redb"))
+        .map_err(|e| e.to_string())?;
+    let tx = db.begin_write().map_err(|e| e.to_string())?;
+    tx.open_table(REDB_TABLE).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+/// fjall at `dir/fjall` and its keyspace `kv` (and a cache size, if given).
+#[cfg(feature = "fjall")]
+pub fn open_fjall(
+    dir: &Path,
+    cache_bytes: Option<u64>,
+) -> Result<(fjall::Database, fjall::Keyspace), String> {
+    let mut builder = fjall::Database::builder(dir.join("fjall"));
+    if let Some(bytes) = cache_bytes {
+        builder = builder.cache_size(bytes);
+    }
+    let db = builder.open().map_err(|e| e.to_string())?;
+    let ks = db
+        .keyspace("kv", fjall::KeyspaceCreateOptions::default)
+        .map_err(|e| e.to_string())?;
+    Ok((db, ks))
+}
+
+/// SQLite at `dir/sqlite.db` in WAL mode with `synchronous` (FULL, NORMAL, ...) and the table
+/// `kv` (and a cache size, if given).
+#[cfg(feature = "sqlite")]
+pub fn open_sqlite(
+    dir: &Path,
+    synchronous: &str,
+    cache_bytes: Option<u64>,
+) -> Result<rusqlite::Connection, String> {
+    let e = |x: rusqlite::Error| x.to_string();
+    let conn = rusqlite::Connection::open(dir.join("sqlite.db")).map_err(e)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(e)?;
+    if mode != "wal" {
+        return Err(format!("journal_mode is {mode}, not wal"));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={synchronous};
+         CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+    ))
+    .map_err(e)?;
+    if let Some(bytes) = cache_bytes {
+        // A negative cache_size is in KiB.
+        conn.execute_batch(&format!("PRAGMA cache_size=-{}", bytes / 1024))
+            .map_err(e)?;
+    }
+    Ok(conn)
 }
 
 struct Ours(Store);
@@ -193,7 +221,7 @@ impl Kv for Ours {
 struct Redb(redb::Database);
 
 #[cfg(feature = "redb")]
-const REDB_TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
+pub const REDB_TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
 
 #[cfg(feature = "redb")]
 impl Redb {
