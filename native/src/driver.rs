@@ -6,11 +6,15 @@
 //! the fdatasync, so other writers keep appending meanwhile and the next sync covers them all
 //! (group commit). Warm flushes, compaction and deletions go to the background thread, which
 //! also fires the engine's timer.
+//!
+//! A writer waiting for its level parks its own thread and is woken alone, by whichever thread
+//! carried out the completion that reached it: with 128 writers sharing one `fdatasync`, a
+//! condition variable woken for every completion would wake all 128 to find 127 still waiting.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use thermocline_core::io::{Action, ColdBatch, Completion, HostOp};
@@ -36,6 +40,18 @@ pub(crate) struct State {
     closing: bool,
     /// The I/O error behind a poisoning, for messages.
     pub failure: Option<String>,
+    /// Threads parked in [`Shared::wait`], each with the ticket it waits for.
+    waiters: Vec<(Ticket, Thread)>,
+    /// A completion arrived since the waiters were last checked.
+    completed: bool,
+}
+
+impl State {
+    /// Fires the engine's timers. Whatever they finish counts as a completion for the waiters.
+    pub(crate) fn handle_timeout(&mut self, now: Millis) {
+        self.engine.handle_timeout(now);
+        self.completed = true;
+    }
 }
 
 #[derive(Debug)]
@@ -66,6 +82,8 @@ impl Shared {
                 bg_busy: false,
                 closing: false,
                 failure: None,
+                waiters: Vec::new(),
+                completed: false,
             }),
             cond: Condvar::new(),
             wake_bg: tokio::sync::Notify::new(),
@@ -126,6 +144,9 @@ impl Shared {
                         HostOp::WalSync,
                         Completion::WalSynced { upto },
                     );
+                    // Before the next sync this thread may start: the writers this one covered
+                    // go on meanwhile, and their next writes join that sync.
+                    Self::wake_reached(&mut g);
                     progressed = true;
                 }
                 other => {
@@ -135,13 +156,32 @@ impl Shared {
             }
         }
         while g.engine.poll_event().is_some() {}
+        Self::wake_reached(&mut g);
         if progressed {
             self.cond.notify_all();
         }
         g
     }
 
+    /// Unparks the waiters whose tickets a completion has reached (or failed).
+    fn wake_reached(g: &mut State) {
+        if !std::mem::take(&mut g.completed) {
+            return;
+        }
+        let State {
+            engine, waiters, ..
+        } = g;
+        waiters.retain(|(ticket, thread)| {
+            let waiting = matches!(engine.reached(*ticket), Ok(false));
+            if !waiting {
+                thread.unpark();
+            }
+            waiting
+        });
+    }
+
     fn complete(&self, g: &mut State, result: std::io::Result<()>, op: HostOp, ok: Completion) {
+        g.completed = true;
         let now = self.now();
         match result {
             Ok(()) => g.engine.handle_completion(now, ok),
@@ -160,12 +200,20 @@ impl Shared {
         mut g: MutexGuard<'a, State>,
         ticket: Ticket,
     ) -> Result<MutexGuard<'a, State>, Error> {
+        let me = std::thread::current();
         loop {
             g = self.drain(g);
             if g.engine.reached(ticket).map_err(|e| Self::error(&g, e))? {
                 return Ok(g);
             }
-            g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.waiters.push((ticket, me.clone()));
+            drop(g);
+            // A wakeup that comes before `park` is kept as the thread's token, so none is lost;
+            // a spurious one finds the entry still there and takes it out.
+            std::thread::park();
+            g = self.lock();
+            let id = me.id();
+            g.waiters.retain(|(_, thread)| thread.id() != id);
         }
     }
 
@@ -232,6 +280,7 @@ pub(crate) fn spawn_background(
                 Err(e) => {
                     let mut g = shared.lock();
                     g.failure = Some(format!("cannot start the background runtime: {e}"));
+                    g.completed = true;
                     let now = shared.now();
                     g.engine.handle_completion(
                         now,
@@ -240,6 +289,7 @@ pub(crate) fn spawn_background(
                             class: classify(&e),
                         },
                     );
+                    Shared::wake_reached(&mut g);
                     shared.cond.notify_all();
                 }
             }
@@ -273,7 +323,7 @@ async fn background(shared: Arc<Shared>, mut warm: WarmStore) {
         }
         let mut g = shared.lock();
         let now = shared.now();
-        g.engine.handle_timeout(now);
+        g.handle_timeout(now);
         drop(shared.drain(g));
     }
 }
@@ -312,6 +362,7 @@ fn perform(shared: &Shared, warm: &mut WarmStore, action: Action) {
     };
     let mut g = shared.lock();
     let now = shared.now();
+    g.completed = true;
     match result {
         Ok(Some(completion)) => g.engine.handle_completion(now, completion),
         Ok(None) => {}
@@ -328,24 +379,25 @@ fn perform(shared: &Shared, warm: &mut WarmStore, action: Action) {
 }
 
 fn compact(shared: &Shared, warm: &mut WarmStore, segment: u32) -> std::io::Result<Completion> {
-    let records = warm
-        .read_segment(segment)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
     let keep_tombstones = warm.has_older_than(segment);
-    let (keep, through_seq) = {
+    // Judged a chunk of records at a time (see `WarmStore::compact`): writers wait for the
+    // engine's lock for one chunk, never for a whole segment.
+    let (moves, segment_bytes) = warm.compact(segment, |records| {
         let g = shared.lock();
-        let keep: Vec<_> = records
-            .into_iter()
-            .filter(|r| match r.value {
-                Some(_) => g.engine.warm_is_live(&r.key, r.loc),
-                // A tombstone hides values in older segments, and values in the cold tier until
-                // the deletion is committed there too.
-                None => keep_tombstones || !g.engine.tombstone_droppable(r.seq),
+        let keep = records
+            .iter()
+            .map(|r| {
+                if r.tombstone {
+                    // A tombstone hides values in older segments, and values in the cold tier
+                    // until the deletion is committed there too.
+                    keep_tombstones || !g.engine.tombstone_droppable(r.seq)
+                } else {
+                    g.engine.warm_is_live(&r.key, r.loc)
+                }
             })
             .collect();
         (keep, g.engine.warm_through_seq())
-    };
-    let (moves, segment_bytes) = warm.rewrite(&keep, through_seq)?;
+    })?;
     Ok(Completion::WarmCompacted {
         segment,
         moves,

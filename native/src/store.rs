@@ -368,7 +368,7 @@ impl Store {
     pub fn run_timers(&self) -> Result<(), Error> {
         let mut g = self.shared.lock();
         let now = self.shared.now();
-        g.engine.handle_timeout(now);
+        g.handle_timeout(now);
         self.shared.wait_until(g, Shared::background_idle).map(drop)
     }
 
