@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use crate::wal::{self, Record, Tail, WalError};
+use crate::wal::{Record, SegmentDecoder, Tail, WalError};
 
 /// What recovery did, for the host to report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -57,6 +57,14 @@ pub struct SegmentPlan {
     pub bytes: u64,
 }
 
+/// A segment between [`WalReplay::begin_segment`] and [`WalReplay::end_segment`].
+#[derive(Debug)]
+pub struct SegmentReplay {
+    first_seq: u64,
+    /// The seq of the last record decoded so far.
+    last_seq: Option<u64>,
+}
+
 /// Walks the WAL segments in order.
 #[derive(Debug)]
 pub struct WalReplay {
@@ -85,12 +93,25 @@ impl WalReplay {
         bytes: &[u8],
         is_last: bool,
     ) -> Result<SegmentPlan, RecoveryError> {
-        let scan = wal::scan_segment(segment_id, bytes, is_last, None)?;
-        let first_seq = scan.header.first_seq;
+        let decoder = SegmentDecoder::new(segment_id, bytes, None)?;
+        let part = self.begin_segment(&decoder)?;
+        self.end_segment(part, decoder, bytes, is_last)
+    }
+
+    /// Starts a segment read in pieces (see [`SegmentDecoder`]): checks from its header that it
+    /// continues the log. Then [`WalReplay::records`] for each piece's records, and
+    /// [`WalReplay::end_segment`] with all its bytes; together they plan what
+    /// [`WalReplay::segment`] plans.
+    pub fn begin_segment(
+        &mut self,
+        decoder: &SegmentDecoder,
+    ) -> Result<SegmentReplay, RecoveryError> {
+        let header = decoder.header();
+        let (segment, first_seq) = (header.segment_id, header.first_seq);
         let covered = self.last_seq.unwrap_or(0).max(self.warm_through);
         if first_seq > covered + 1 {
             return Err(RecoveryError::Gap {
-                segment: segment_id,
+                segment,
                 expected: covered + 1,
                 found: first_seq,
             });
@@ -99,30 +120,24 @@ impl WalReplay {
             && first_seq <= last
         {
             return Err(RecoveryError::Overlap {
-                segment: segment_id,
+                segment,
                 found: first_seq,
             });
         }
         self.report.wal_segments += 1;
-        self.report.wal_bytes_scanned += bytes.len() as u64;
-        let truncate_to = match scan.tail {
-            Tail::Torn {
-                offset,
-                discarded_bytes,
-            } => {
-                self.report.torn_tail = Some((segment_id, offset, discarded_bytes));
-                Some(offset)
-            }
-            Tail::Clean | Tail::ZeroFill { .. } | Tail::Stale { .. } => None,
-        };
-        // An empty segment still moves the expected sequence on: its header names first_seq.
-        self.last_seq = Some(
-            scan.records
-                .last()
-                .map_or(first_seq.saturating_sub(1), |r| r.seq),
-        );
-        let mut replay = Vec::with_capacity(scan.records.len());
-        for record in scan.records {
+        Ok(SegmentReplay {
+            first_seq,
+            last_seq: None,
+        })
+    }
+
+    /// Of a piece's records, in order, the ones newer than the warm tier.
+    pub fn records(&mut self, part: &mut SegmentReplay, records: Vec<Record>) -> Vec<Record> {
+        if let Some(last) = records.last() {
+            part.last_seq = Some(last.seq);
+        }
+        let mut replay = Vec::with_capacity(records.len());
+        for record in records {
             if record.seq <= self.warm_through {
                 self.report.records_skipped += 1;
             } else {
@@ -131,11 +146,38 @@ impl WalReplay {
                 replay.push(record);
             }
         }
-        self.report.last_seq = self.report.last_seq.max(self.last_seq.unwrap_or(0));
+        replay
+    }
+
+    /// Decodes what is left of the segment, `bytes` being all of it, and judges its tail.
+    pub fn end_segment(
+        &mut self,
+        mut part: SegmentReplay,
+        decoder: SegmentDecoder,
+        bytes: &[u8],
+        is_last: bool,
+    ) -> Result<SegmentPlan, RecoveryError> {
+        let scan = decoder.finish(bytes, is_last)?;
+        self.report.wal_bytes_scanned += bytes.len() as u64;
+        let truncate_to = match scan.tail {
+            Tail::Torn {
+                offset,
+                discarded_bytes,
+            } => {
+                self.report.torn_tail = Some((scan.header.segment_id, offset, discarded_bytes));
+                Some(offset)
+            }
+            Tail::Clean | Tail::ZeroFill { .. } | Tail::Stale { .. } => None,
+        };
+        let replay = self.records(&mut part, scan.records);
+        // An empty segment still moves the expected sequence on: its header names first_seq.
+        let last_seq = part.last_seq.unwrap_or(part.first_seq.saturating_sub(1));
+        self.last_seq = Some(last_seq);
+        self.report.last_seq = self.report.last_seq.max(last_seq);
         Ok(SegmentPlan {
             replay,
             truncate_to,
-            first_seq,
+            first_seq: part.first_seq,
             bytes: scan.valid_bytes,
         })
     }

@@ -55,76 +55,174 @@ pub fn scan_segment(
     is_last: bool,
     prev_seq: Option<u64>,
 ) -> Result<SegmentScan, WalError> {
-    let segment = segment_id;
-    let header = SegmentHeader::decode(segment_id, bytes)?;
-    if let Some(prev) = prev_seq {
-        let expected = prev.checked_add(1);
-        if expected != Some(header.first_seq) {
-            return Err(WalError::SequenceGap {
-                segment,
-                offset: 0,
-                expected: expected.unwrap_or(u64::MAX),
-                found: header.first_seq,
-            });
-        }
-    }
-    let scanner = Scanner {
-        segment,
-        bytes,
-        epoch: header.epoch,
-        is_last,
-    };
+    SegmentDecoder::new(segment_id, bytes, prev_seq)?.finish(bytes, is_last)
+}
 
-    let mut records = Vec::new();
-    let mut p = SEGMENT_HEADER_BYTES;
-    // The seq the next record must carry; `None` once a record carried u64::MAX.
-    let mut next_seq = Some(header.first_seq);
-    let tail = loop {
+/// A segment decoded while its bytes are still arriving, so that a host can read a large
+/// segment in chunks and decode each chunk while the next one is read.
+///
+/// [`SegmentDecoder::decode_available`] takes the good records that lie wholly within the bytes
+/// read so far and stops, without a verdict, at the first thing that is not one: that may just
+/// be the end of what has arrived. [`SegmentDecoder::finish`] takes every byte of the segment
+/// and goes on from there exactly as [`scan_segment`] does, tail rules included. A record that
+/// `decode_available` accepted passed every test `scan_segment` applies, on bytes that more
+/// input cannot change, so the records of both ways are the same (a test cuts segments at every
+/// offset to check it).
+#[derive(Clone, Debug)]
+pub struct SegmentDecoder {
+    segment: u64,
+    header: SegmentHeader,
+    /// Where the next record starts: every byte before it is decoded.
+    p: usize,
+    /// The seq the next record must carry; `None` once a record carried u64::MAX.
+    next_seq: Option<u64>,
+}
+
+/// Why decoding stopped at `p`: either the clean end or something the tail rules judge.
+enum Stop {
+    Clean,
+    NoHeader(&'static str),
+    Damaged(CorruptReason),
+    Stale,
+    Fatal(WalError),
+}
+
+impl SegmentDecoder {
+    /// Decodes the segment header from the first bytes (all of them when the segment is
+    /// shorter than a header). `prev_seq` as for [`scan_segment`].
+    pub fn new(
+        segment_id: u64,
+        bytes: &[u8],
+        prev_seq: Option<u64>,
+    ) -> Result<SegmentDecoder, WalError> {
+        let header = SegmentHeader::decode(segment_id, bytes)?;
+        if let Some(prev) = prev_seq {
+            let expected = prev.checked_add(1);
+            if expected != Some(header.first_seq) {
+                return Err(WalError::SequenceGap {
+                    segment: segment_id,
+                    offset: 0,
+                    expected: expected.unwrap_or(u64::MAX),
+                    found: header.first_seq,
+                });
+            }
+        }
+        Ok(SegmentDecoder {
+            segment: segment_id,
+            header,
+            p: SEGMENT_HEADER_BYTES,
+            next_seq: Some(header.first_seq),
+        })
+    }
+
+    #[must_use]
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The good records wholly within `bytes`, the first bytes of the segment (the same bytes
+    /// as before, and maybe more), after the ones already taken.
+    pub fn decode_available(&mut self, bytes: &[u8]) -> Vec<Record> {
+        let mut records = Vec::new();
+        while let Ok(record) = self.next_record(bytes) {
+            self.advance(&record);
+            records.push(record);
+        }
+        records
+    }
+
+    /// Decodes the rest of the segment, `bytes` being all of it, and judges its end. The scan's
+    /// records are the ones not taken by [`SegmentDecoder::decode_available`].
+    pub fn finish(mut self, bytes: &[u8], is_last: bool) -> Result<SegmentScan, WalError> {
+        let scanner = Scanner {
+            segment: self.segment,
+            bytes,
+            epoch: self.header.epoch,
+            is_last,
+        };
+        let mut records = Vec::new();
+        let tail = loop {
+            let (p, next_seq) = (self.p, self.next_seq);
+            match self.next_record(bytes) {
+                Ok(record) => {
+                    self.advance(&record);
+                    records.push(record);
+                }
+                Err(Stop::Clean) => break Tail::Clean,
+                Err(Stop::NoHeader(what)) => {
+                    break scanner.end_without_header(p, next_seq, what)?;
+                }
+                Err(Stop::Damaged(reason)) => break scanner.damaged(p, next_seq, reason)?,
+                Err(Stop::Stale) => {
+                    break Tail::Stale {
+                        offset: p as u64,
+                        discarded_bytes: bytes.len().saturating_sub(p) as u64,
+                    };
+                }
+                Err(Stop::Fatal(e)) => return Err(e),
+            }
+        };
+        Ok(SegmentScan {
+            header: self.header,
+            records,
+            valid_bytes: self.p as u64,
+            tail,
+        })
+    }
+
+    fn advance(&mut self, record: &Record) {
+        self.next_seq = record.seq.checked_add(1);
+        self.p += record.len_bytes as usize;
+    }
+
+    /// The record at `p`, if it is a good one.
+    fn next_record(&self, bytes: &[u8]) -> Result<Record, Stop> {
+        let (segment, p, next_seq) = (self.segment, self.p, self.next_seq);
         let rest = bytes.get(p..).unwrap_or_default();
         if rest.is_empty() {
-            break Tail::Clean;
+            return Err(Stop::Clean);
         }
         let Some(head) = rest.first_chunk::<RECORD_HEADER_BYTES>() else {
-            break scanner.end_without_header(p, next_seq, "incomplete record header")?;
+            return Err(Stop::NoHeader("incomplete record header"));
         };
         let head = RecordHeader::parse(head);
         if head.len == 0 {
-            break scanner.end_without_header(p, next_seq, "record length is zero")?;
+            return Err(Stop::NoHeader("record length is zero"));
         }
         if head.len > RECORD_PAYLOAD_BYTES_MAX {
-            let reason = CorruptReason::LengthTooLarge { len: head.len };
-            break scanner.damaged(p, next_seq, reason)?;
+            return Err(Stop::Damaged(CorruptReason::LengthTooLarge {
+                len: head.len,
+            }));
         }
         let Some(payload) = payload_of(rest, head.len) else {
-            let reason = CorruptReason::LengthPastEnd { len: head.len };
-            break scanner.damaged(p, next_seq, reason)?;
+            return Err(Stop::Damaged(CorruptReason::LengthPastEnd {
+                len: head.len,
+            }));
         };
         let found = head.checksum(payload);
         if found != head.crc {
-            let reason = CorruptReason::ChecksumMismatch {
+            return Err(Stop::Damaged(CorruptReason::ChecksumMismatch {
                 expected: head.crc,
                 found,
-            };
-            break scanner.damaged(p, next_seq, reason)?;
+            }));
         }
-        if head.epoch != header.epoch {
-            break Tail::Stale {
-                offset: p as u64,
-                discarded_bytes: rest.len() as u64,
-            };
+        if head.epoch != self.header.epoch {
+            return Err(Stop::Stale);
         }
         if Some(head.seq) != next_seq {
-            return Err(WalError::SequenceGap {
+            return Err(Stop::Fatal(WalError::SequenceGap {
                 segment,
                 offset: p as u64,
                 expected: next_seq.unwrap_or(u64::MAX),
                 found: head.seq,
-            });
+            }));
         }
-        let corrupt = |reason| WalError::Corrupt {
-            segment,
-            offset: p as u64,
-            reason,
+        let corrupt = |reason| {
+            Stop::Fatal(WalError::Corrupt {
+                segment,
+                offset: p as u64,
+                reason,
+            })
         };
         if head.durable_seq >= head.seq {
             return Err(corrupt(CorruptReason::BadPayload {
@@ -132,23 +230,14 @@ pub fn scan_segment(
             }));
         }
         let ops = decode_payload(head.kind, payload).map_err(corrupt)?;
-        let record_len = RECORD_HEADER_BYTES + payload.len();
-        records.push(Record {
+        Ok(Record {
             seq: head.seq,
             durable_seq: head.durable_seq,
             offset: p as u64,
-            len_bytes: record_len as u64,
+            len_bytes: (RECORD_HEADER_BYTES + payload.len()) as u64,
             ops,
-        });
-        next_seq = head.seq.checked_add(1);
-        p += record_len;
-    };
-    Ok(SegmentScan {
-        header,
-        records,
-        valid_bytes: p as u64,
-        tail,
-    })
+        })
+    }
 }
 
 /// The segment-wide facts the tail rules need.

@@ -24,7 +24,7 @@ use core::fmt;
 use crate::key::{Key, KeyError};
 use crate::value::Value;
 
-pub use decode::scan_segment;
+pub use decode::{SegmentDecoder, scan_segment};
 pub use encode::{encode_record, encoded_record_len};
 
 /// The format version written into, and required of, every segment header.

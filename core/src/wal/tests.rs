@@ -1590,3 +1590,57 @@ fn random_damage_never_panics_and_never_invents_records() {
         }
     }
 }
+
+/// Decodes `bytes` as a host reading it in pieces would: the records available after each cut,
+/// then the rest with all bytes. Must equal [`scan_segment`] on the whole.
+fn scan_in_pieces(bytes: &[u8], cuts: &[usize], is_last: bool) -> Result<SegmentScan, WalError> {
+    let first = cuts
+        .first()
+        .copied()
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    let mut decoder = SegmentDecoder::new(SEG, bytes.get(..first).unwrap_or(bytes), None)?;
+    let mut records = Vec::new();
+    for &cut in cuts {
+        records
+            .extend(decoder.decode_available(bytes.get(..cut.min(bytes.len())).unwrap_or(bytes)));
+    }
+    let mut scan = decoder.finish(bytes, is_last)?;
+    records.append(&mut scan.records);
+    scan.records = records;
+    Ok(scan)
+}
+
+#[test]
+fn decoding_in_pieces_equals_decoding_the_whole() {
+    for seed in SEEDS {
+        let mut rng = XorShift(seed.rotate_left(29));
+        let built = rng.segment(8, 1000);
+        for round in 0..200 {
+            let mut bytes = built.bytes.clone();
+            // Intact, a torn tail, or damage in the middle.
+            let at = SEGMENT_HEADER_BYTES
+                + rng.below((bytes.len() - SEGMENT_HEADER_BYTES) as u64) as usize;
+            match round % 3 {
+                0 => {}
+                1 => bytes.truncate(at),
+                _ => xor(&mut bytes, at, rng.byte_nonzero()),
+            }
+            let mut cuts: Vec<usize> = (0..1 + rng.below(6))
+                .map(|_| SEGMENT_HEADER_BYTES + rng.below(bytes.len() as u64) as usize)
+                .collect();
+            cuts.sort_unstable();
+            for is_last in [true, false] {
+                let whole = scan(&bytes, is_last);
+                let pieces = scan_in_pieces(&bytes, &cuts, is_last);
+                assert_eq!(whole, pieces, "seed {seed:#x} round {round} cuts {cuts:?}");
+            }
+        }
+        // Every single cut of the intact segment.
+        for cut in SEGMENT_HEADER_BYTES..=built.bytes.len() {
+            let pieces = scan_in_pieces(&built.bytes, &[cut], true).expect("intact");
+            assert_eq!(pieces.records, built.records, "seed {seed:#x} cut {cut}");
+            assert_eq!(pieces.tail, Tail::Clean);
+        }
+    }
+}
