@@ -16,17 +16,6 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// file (plus perhaps a `*.tmp` that the next open removes). Returns the open file (callers
 /// write at explicit offsets).
 pub(crate) fn create_durable(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<File> {
-    create_durable_sized(dir, name, bytes, bytes.len() as u64)
-}
-
-/// Like [`create_durable`], with the file extended (sparse, zeros) to `len` bytes before it is
-/// synced and named.
-pub(crate) fn create_durable_sized(
-    dir: &Path,
-    name: &str,
-    bytes: &[u8],
-    len: u64,
-) -> io::Result<File> {
     let tmp = dir.join(format!("{name}.tmp"));
     let mut file = OpenOptions::new()
         .read(true)
@@ -35,9 +24,6 @@ pub(crate) fn create_durable_sized(
         .truncate(true)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    if len > bytes.len() as u64 {
-        file.set_len(len)?;
-    }
     file.sync_all()?;
     fs::rename(&tmp, dir.join(name))?;
     fsync_dir(dir)?;
