@@ -278,6 +278,60 @@ fn compaction_reclaims_dead_space_and_keeps_every_value() {
     store.close().unwrap();
 }
 
+/// Flushes and compaction go through 1 MiB buffers (`warm::WARM_CHUNK_BYTES`): a batch of
+/// several MiB, a value larger than a buffer, and the compaction of a segment of several MiB
+/// must read back exactly, before and after a reopen (which reads from the warm tier).
+#[test]
+fn batches_and_segments_larger_than_the_write_buffer_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = quiet();
+    options.warm_segment_bytes_max = 4 << 20;
+    options.config.compact_dead_bytes_min = 1 << 20;
+    let value = |k: usize, round: u32| {
+        let mut v = vec![(k % 251) as u8; 1024];
+        v[..8].copy_from_slice(&(u64::from(round) << 32 | k as u64).to_le_bytes());
+        v
+    };
+    let big: Vec<u8> = (0..(2 << 20) + 123).map(|i| (i % 253) as u8).collect();
+    let store = Store::open(dir.path(), options.clone()).unwrap();
+    // Batch 1: 3 MiB of small values and a 2 MiB value, in segment 1 (then sealed).
+    for k in 0..3000 {
+        store
+            .put_with(&format!("k{k}"), value(k, 1), SyncLevel::Memory)
+            .unwrap();
+    }
+    store
+        .put_with("big", big.clone(), SyncLevel::Memory)
+        .unwrap();
+    store.flush().unwrap();
+    // Batch 2 overwrites most small values: segment 1 is mostly dead and gets compacted.
+    for k in 100..3000 {
+        store
+            .put_with(&format!("k{k}"), value(k, 2), SyncLevel::Memory)
+            .unwrap();
+    }
+    store.delete_with("k0", SyncLevel::Memory).unwrap();
+    store.flush().unwrap();
+    store.run_timers().unwrap();
+    let s = store.stats();
+    assert!(s.compactions > 0, "{s:?}");
+    let expect = |store: &Store| {
+        assert_eq!(store.get("k0").unwrap(), None);
+        for k in 1..3000 {
+            let round = if k < 100 { 1 } else { 2 };
+            let got = store.get(&format!("k{k}")).unwrap().unwrap();
+            assert!(got[..] == value(k, round)[..], "k{k}");
+        }
+        assert!(store.get("big").unwrap().unwrap()[..] == big[..]);
+    };
+    expect(&store);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options).unwrap();
+    expect(&store);
+    assert!(store.stats().hits_warm >= 3000, "{:?}", store.stats());
+    store.close().unwrap();
+}
+
 #[test]
 fn backpressure_waits_instead_of_growing() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,21 @@ pub(crate) fn check_header(segment_id: u32, bytes: &[u8]) -> Result<(), String> 
 
 /// Appends one record; returns its length.
 pub(crate) fn encode_record(out: &mut Vec<u8>, kind: u8, seq: u64, key: &str, value: &[u8]) -> u32 {
+    let len = encode_record_head(out, kind, seq, key, value);
+    out.extend_from_slice(value);
+    len
+}
+
+/// Appends a record's header and key, with the checksum over all of it and `value`, but not
+/// `value` itself; returns the whole record's length. The caller writes `value` right after
+/// (from where it already is: a flush does not copy a large value into its buffer).
+pub(crate) fn encode_record_head(
+    out: &mut Vec<u8>,
+    kind: u8,
+    seq: u64,
+    key: &str,
+    value: &[u8],
+) -> u32 {
     let len = RECORD_HEADER_BYTES + key.len() + value.len();
     let len32 = u32::try_from(len).expect("record length bounded by the value limit");
     assert!(len32 <= RECORD_BYTES_MAX, "record over the format's bound");
@@ -69,10 +84,27 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, kind: u8, seq: u64, key: &str, va
     out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(value);
-    let crc = record_crc(&out[start..]);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out[start..start + 4]);
+    h.update(&out[start + 8..]);
+    h.update(value);
+    let crc = h.finalize();
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     len32
+}
+
+/// The length field of the record starting `bytes`, checked against the format's bounds
+/// before anyone sizes a buffer by it; `None` if fewer than its 4 bytes are there.
+pub(crate) fn record_len(bytes: &[u8]) -> Option<Result<usize, String>> {
+    let field = bytes.get(..4)?;
+    let len = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+    Some(
+        if (len as usize) < RECORD_HEADER_BYTES || len > RECORD_BYTES_MAX {
+            Err(format!("record length {len} out of bounds"))
+        } else {
+            Ok(len as usize)
+        },
+    )
 }
 
 /// CRC32 of a whole record except its crc field.

@@ -105,15 +105,23 @@ pub(crate) struct WarmRecovery {
     pub cut: Option<(u32, u64, u64)>,
 }
 
-/// A record read back for compaction.
+/// A record of a segment being compacted, for the caller to judge live or dead.
 #[derive(Debug)]
-pub(crate) struct OldRecord {
+pub(crate) struct Candidate {
     pub key: Key,
     pub seq: u64,
-    /// `None` for a tombstone.
-    pub value: Option<Vec<u8>>,
     pub loc: WarmLoc,
+    pub tombstone: bool,
 }
+
+/// Most bytes a flush or a compaction holds in memory at once, beyond the values a flush
+/// batch already holds (and one record larger than this, which compaction reads alone):
+/// records are encoded, or read and copied, through buffers of this size. A batch may be
+/// `dirty_bytes_max` (64 MiB) after backpressure and a segment `warm_segment_bytes_max`
+/// (64 MiB); built whole in memory they doubled what the store holds while they are written,
+/// and compaction held a segment, its live values and their re-encoding at once (the ingest
+/// benchmark's memory bar). At 1 MiB a system call per MiB costs nothing measurable.
+pub(crate) const WARM_CHUNK_BYTES: usize = 1 << 20;
 
 /// The writer side, owned by the background worker.
 #[derive(Debug)]
@@ -123,6 +131,8 @@ pub(crate) struct WarmStore {
     active: Option<(u32, Arc<File>, u64)>,
     ids: BTreeSet<u32>,
     reader: WarmReader,
+    /// Buffer size of flushes and compaction: [`WARM_CHUNK_BYTES`], smaller in tests.
+    chunk_bytes: usize,
 }
 
 impl WarmStore {
@@ -145,6 +155,7 @@ impl WarmStore {
             active: None,
             ids: BTreeSet::new(),
             reader,
+            chunk_bytes: WARM_CHUNK_BYTES,
         };
         for (i, &id64) in ids.iter().enumerate() {
             let id = u32::try_from(id64).map_err(|_| Error::Corrupt {
@@ -249,74 +260,50 @@ impl WarmStore {
 
     /// Appends a write-behind batch and its marker, durably. Returns one location per entry
     /// (None for deletions) and the sizes of the segments written.
+    ///
+    /// The records go out through a buffer of at most `chunk_bytes` (see [`WARM_CHUNK_BYTES`]),
+    /// marker last, then one fdatasync: a crash at any point leaves a prefix of the batch
+    /// without its marker, which open cuts, exactly as a torn single write would.
     pub(crate) fn write_batch(
         &mut self,
         batch: &FlushBatch,
     ) -> io::Result<(Vec<Option<WarmLoc>>, SegmentSizes)> {
-        let mut buf = Vec::new();
-        let mut rel = Vec::with_capacity(batch.entries.len());
-        for e in &batch.entries {
-            let start = buf.len() as u64;
-            match &e.value {
-                Some(v) => {
-                    let len = format::encode_record(&mut buf, KIND_PUT, e.seq, &e.key, v);
-                    rel.push(Some((start, len)));
-                }
-                None => {
-                    format::encode_record(&mut buf, KIND_TOMBSTONE, e.seq, &e.key, &[]);
-                    rel.push(None);
-                }
-            }
-        }
-        format::encode_record(&mut buf, KIND_MARKER, batch.through_seq, "", &[]);
-        let (id, base) = self.append_durably(&buf)?;
-        let locs = rel
-            .into_iter()
-            .map(|r| {
-                r.map(|(off, len)| WarmLoc {
-                    segment: id,
-                    offset: base + off,
-                    len,
-                })
+        let (id, file, base) = self.append_target()?;
+        let batch_bytes = batch
+            .entries
+            .iter()
+            .map(|e| {
+                let value = e.value.as_ref().map_or(0, Value::len_bytes);
+                (format::RECORD_HEADER_BYTES as u64) + e.key.len_bytes() + value
             })
-            .collect();
-        Ok((locs, vec![(id, base + buf.len() as u64)]))
-    }
-
-    /// Reads every record of a sealed segment, for compaction.
-    pub(crate) fn read_segment(&self, id: u32) -> Result<Vec<OldRecord>, Error> {
-        let path = self.path(id);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        format::check_header(id, &bytes).map_err(|what| Error::Corrupt {
-            path: path.clone(),
-            offset: 0,
-            what,
-        })?;
-        let mut pos = format::HEADER_BYTES;
-        let mut out = Vec::new();
-        while pos < bytes.len() {
-            let d = format::decode_record(&bytes[pos..]).map_err(|what| Error::Corrupt {
-                path: path.clone(),
-                offset: pos as u64,
-                what,
-            })?;
-            let loc = WarmLoc {
-                segment: id,
-                offset: pos as u64,
-                len: d.len,
+            .sum::<u64>()
+            + format::RECORD_HEADER_BYTES as u64;
+        let mut out = ChunkedAppend::new(&file, base, self.chunk_bytes, batch_bytes);
+        let mut head = Vec::with_capacity(format::RECORD_HEADER_BYTES + 64);
+        let mut locs = Vec::with_capacity(batch.entries.len());
+        for e in &batch.entries {
+            let offset = out.offset();
+            let (kind, value) = match &e.value {
+                Some(v) => (KIND_PUT, v.as_bytes()),
+                None => (KIND_TOMBSTONE, &[][..]),
             };
-            if let Some(key) = d.key {
-                let value = (d.kind == KIND_PUT).then(|| d.value.to_vec());
-                out.push(OldRecord {
-                    key,
-                    seq: d.seq,
-                    value,
-                    loc,
-                });
-            }
-            pos += d.len as usize;
+            head.clear();
+            let len = format::encode_record_head(&mut head, kind, e.seq, &e.key, value);
+            out.push(&head)?;
+            out.push(value)?;
+            locs.push(e.value.is_some().then_some(WarmLoc {
+                segment: id,
+                offset,
+                len,
+            }));
         }
-        Ok(out)
+        head.clear();
+        format::encode_record(&mut head, KIND_MARKER, batch.through_seq, "", &[]);
+        out.push(&head)?;
+        let end = out.finish()?;
+        file.sync_data()?;
+        self.appended(end);
+        Ok((locs, vec![(id, end)]))
     }
 
     /// Whether a segment older than `id` exists: then a tombstone in `id` may still hide an
@@ -325,50 +312,114 @@ impl WarmStore {
         self.ids.first().is_some_and(|first| *first < id)
     }
 
-    /// Writes the kept records of a compacted segment, durably, behind a marker repeating
-    /// `through_seq`. Returns the moves (key, old, new) and the segment sizes.
-    pub(crate) fn rewrite(
+    /// Compacts sealed segment `id`: copies the records `judge` keeps to the active segment
+    /// behind a marker, durably. Returns the moves (key, old, new) and the segment sizes.
+    ///
+    /// The segment is read a chunk of `chunk_bytes` at a time (one record larger than that is
+    /// read alone) and the kept records are written out through a buffer of the same size, so
+    /// a 64 MiB segment costs two chunks of memory, not the segment and its copy. `judge` is
+    /// called once per chunk with its records (the engine's lock is taken per chunk, not for a
+    /// whole segment) and returns which to keep and the warm tier's `through_seq`, which the
+    /// marker repeats. A kept record is copied byte for byte: nothing in a record depends on
+    /// where it is, and its checksum was verified on the way in.
+    ///
+    /// Nothing is synced before the marker is written, so a crash anywhere leaves copies
+    /// without a marker (cut at open) and the old segment intact.
+    pub(crate) fn compact(
         &mut self,
-        keep: &[OldRecord],
-        through_seq: u64,
+        id: u32,
+        mut judge: impl FnMut(&[Candidate]) -> (Vec<bool>, u64),
     ) -> io::Result<(Vec<Move>, SegmentSizes)> {
-        let mut buf = Vec::new();
-        let mut rel = Vec::with_capacity(keep.len());
-        for r in keep {
-            let start = buf.len() as u64;
-            let kind = if r.value.is_some() {
-                KIND_PUT
-            } else {
-                KIND_TOMBSTONE
+        let path = self.path(id);
+        let corrupt = |offset: u64, what: String| {
+            let e = Error::Corrupt {
+                path: path.clone(),
+                offset,
+                what,
             };
-            let len = format::encode_record(
-                &mut buf,
-                kind,
-                r.seq,
-                &r.key,
-                r.value.as_deref().unwrap_or(&[]),
-            );
-            rel.push((start, len));
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        };
+        let old = File::open(&path)?;
+        let old_len = old.metadata()?.len();
+        let mut header = [0u8; format::HEADER_BYTES];
+        let header_len = usize::try_from(old_len).map_or(header.len(), |l| l.min(header.len()));
+        old.read_exact_at(&mut header[..header_len], 0)?;
+        format::check_header(id, &header[..header_len]).map_err(|w| corrupt(0, w))?;
+
+        let (new_id, file, base) = self.append_target()?;
+        let out_bytes = old_len.saturating_sub(format::HEADER_BYTES as u64);
+        let mut out = ChunkedAppend::new(&file, base, self.chunk_bytes, out_bytes);
+        let mut moves = Vec::new();
+        let mut through_seq = None;
+        let mut chunk = Vec::new();
+        let mut candidates = Vec::new();
+        let mut spans = Vec::new();
+        let mut pos = format::HEADER_BYTES as u64;
+        while pos < old_len {
+            read_records(&old, old_len, pos, self.chunk_bytes, &mut chunk, corrupt)?;
+            if chunk.is_empty() {
+                return Err(corrupt(
+                    pos,
+                    "no whole record where one should start".into(),
+                ));
+            }
+            candidates.clear();
+            spans.clear();
+            let mut used = 0usize;
+            while used < chunk.len() {
+                let d = format::decode_record(&chunk[used..])
+                    .map_err(|what| corrupt(pos + used as u64, what))?;
+                let loc = WarmLoc {
+                    segment: id,
+                    offset: pos + used as u64,
+                    len: d.len,
+                };
+                if let Some(key) = d.key {
+                    candidates.push(Candidate {
+                        key,
+                        seq: d.seq,
+                        loc,
+                        tombstone: d.kind == KIND_TOMBSTONE,
+                    });
+                    spans.push(used..used + d.len as usize);
+                }
+                used += d.len as usize;
+            }
+            if !candidates.is_empty() {
+                let (keep, seq) = judge(&candidates);
+                through_seq = Some(seq);
+                for ((c, span), kept) in candidates.iter().zip(&spans).zip(keep) {
+                    if !kept {
+                        continue;
+                    }
+                    let to = WarmLoc {
+                        segment: new_id,
+                        offset: out.offset(),
+                        len: c.loc.len,
+                    };
+                    out.push(&chunk[span.clone()])?;
+                    if !c.tombstone {
+                        moves.push((c.key.clone(), c.loc, to));
+                    }
+                }
+            }
+            pos += used as u64;
+            if chunk.capacity() > self.chunk_bytes {
+                // A record larger than a chunk was read alone: give that memory back now.
+                chunk = Vec::new();
+            }
         }
-        format::encode_record(&mut buf, KIND_MARKER, through_seq, "", &[]);
-        let (id, base) = self.append_durably(&buf)?;
-        let moves = keep
-            .iter()
-            .zip(rel)
-            .filter(|(r, _)| r.value.is_some())
-            .map(|(r, (off, len))| {
-                (
-                    r.key.clone(),
-                    r.loc,
-                    WarmLoc {
-                        segment: id,
-                        offset: base + off,
-                        len,
-                    },
-                )
-            })
-            .collect();
-        Ok((moves, vec![(id, base + buf.len() as u64)]))
+        let through_seq = match through_seq {
+            Some(seq) => seq,
+            None => judge(&[]).1,
+        };
+        let mut marker = Vec::with_capacity(format::RECORD_HEADER_BYTES);
+        format::encode_record(&mut marker, KIND_MARKER, through_seq, "", &[]);
+        out.push(&marker)?;
+        let end = out.finish()?;
+        file.sync_data()?;
+        self.appended(end);
+        Ok((moves, vec![(new_id, end)]))
     }
 
     pub(crate) fn delete_segment(&mut self, id: u32) -> io::Result<()> {
@@ -382,9 +433,10 @@ impl WarmStore {
         fsutil::fsync_dir(&self.dir)
     }
 
-    /// Appends `bytes` to the active segment (starting a new one when it is full) and
-    /// fdatasyncs. Returns the segment and the offset the bytes start at.
-    fn append_durably(&mut self, bytes: &[u8]) -> io::Result<(u32, u64)> {
+    /// The segment the next batch or compaction is appended to, and the offset it starts at:
+    /// the active segment, or a new one (durably created) once it holds `segment_bytes_max`.
+    /// Checked once per batch, so one batch never spans two segments.
+    fn append_target(&mut self) -> io::Result<(u32, Arc<File>, u64)> {
         let full = self
             .active
             .as_ref()
@@ -398,15 +450,455 @@ impl WarmStore {
             self.reader.insert(id, Arc::clone(&file));
             self.active = Some((id, file, format::HEADER_BYTES as u64));
         }
-        let Some((id, file, len)) = &mut self.active else {
+        let Some((id, file, len)) = &self.active else {
             unreachable!("just made active")
         };
-        let base = *len;
-        // Positioned writes: after a failed write the next one still lands at the right offset,
-        // and the garbage in between (if any) is past the last marker, so open cuts it.
-        file.write_all_at(bytes, base)?;
-        file.sync_data()?;
-        *len += bytes.len() as u64;
-        Ok((*id, base))
+        Ok((*id, Arc::clone(file), *len))
+    }
+
+    /// The active segment durably holds bytes up to `end`. Only a batch that was written and
+    /// synced whole moves the end: after a failed write the next batch (there is none: the
+    /// engine is poisoned) would land at the old end, and the garbage past the last marker is
+    /// cut at open.
+    fn appended(&mut self, end: u64) {
+        if let Some((_, _, len)) = &mut self.active {
+            *len = end;
+        }
+    }
+}
+
+/// Positioned writes at increasing offsets of a segment file, through a buffer of at most
+/// `chunk_bytes`; a piece at least that large (a big value) is written from where it is.
+/// Positioned: after a failed write the next one still lands at the right offset. Nothing is
+/// synced here; the caller writes its marker last and fdatasyncs once.
+struct ChunkedAppend<'a> {
+    file: &'a File,
+    /// Where `buf` starts in the file: every byte before it has been handed to the OS.
+    flushed_to: u64,
+    buf: Vec<u8>,
+    chunk_bytes: usize,
+}
+
+impl<'a> ChunkedAppend<'a> {
+    /// `expected_bytes` sizes the buffer for a small batch (at most `chunk_bytes`).
+    fn new(file: &'a File, at: u64, chunk_bytes: usize, expected_bytes: u64) -> Self {
+        let capacity = usize::try_from(expected_bytes).map_or(chunk_bytes, |e| e.min(chunk_bytes));
+        ChunkedAppend {
+            file,
+            flushed_to: at,
+            buf: Vec::with_capacity(capacity),
+            chunk_bytes,
+        }
+    }
+
+    /// The file offset the next byte pushed lands at.
+    fn offset(&self) -> u64 {
+        self.flushed_to + self.buf.len() as u64
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > self.chunk_bytes {
+            self.write_out()?;
+        }
+        if bytes.len() >= self.chunk_bytes {
+            self.file.write_all_at(bytes, self.flushed_to)?;
+            self.flushed_to += bytes.len() as u64;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all_at(&self.buf, self.flushed_to)?;
+            self.flushed_to += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered; returns the end offset.
+    fn finish(mut self) -> io::Result<u64> {
+        self.write_out()?;
+        Ok(self.flushed_to)
+    }
+}
+
+/// Reads the whole records starting at `pos` of a segment of `file_len` bytes into `chunk`:
+/// as many as fit in `chunk_bytes`, or the one record there if it alone is larger (its length
+/// is checked against the format's bound and the file's end before the buffer is sized by
+/// it). Damage is reported through `corrupt(offset, what)`.
+fn read_records(
+    file: &File,
+    file_len: u64,
+    pos: u64,
+    chunk_bytes: usize,
+    chunk: &mut Vec<u8>,
+    corrupt: impl Fn(u64, String) -> io::Error,
+) -> io::Result<()> {
+    let chunk_bytes = chunk_bytes.max(format::RECORD_HEADER_BYTES);
+    let left = file_len.saturating_sub(pos);
+    let want = usize::try_from(left).map_or(chunk_bytes, |l| l.min(chunk_bytes));
+    chunk.resize(want, 0);
+    file.read_exact_at(chunk, pos)?;
+    // Walk the lengths to the last record that ends inside the chunk.
+    let mut end = 0usize;
+    loop {
+        let rest = chunk.get(end..).unwrap_or(&[]);
+        let at = pos + end as u64;
+        let len = match format::record_len(rest) {
+            Some(Ok(len)) => len,
+            Some(Err(what)) => return Err(corrupt(at, what)),
+            // Fewer than 4 bytes: the rest of the file, or the next chunk's start.
+            None if at + (rest.len() as u64) < file_len && end > 0 => break,
+            None if rest.is_empty() => break,
+            None => {
+                let what = format!("{} bytes left, less than a record header", rest.len());
+                return Err(corrupt(at, what));
+            }
+        };
+        if len <= rest.len() {
+            end += len;
+            continue;
+        }
+        if at + len as u64 > file_len {
+            let what = format!("record length {len} runs past the end of the file");
+            return Err(corrupt(at, what));
+        }
+        if end > 0 {
+            break;
+        }
+        // One record larger than a chunk: read it alone (its size was bounded by the value
+        // limit when it was written, and a get of it holds it whole too).
+        chunk.resize(len, 0);
+        file.read_exact_at(chunk, pos)?;
+        end = len;
+        break;
+    }
+    chunk.truncate(end);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thermocline_core::io::FlushEntry;
+
+    /// Small enough that every batch and segment below spans many chunks, and some values
+    /// are larger than a chunk.
+    const CHUNK: usize = 256;
+
+    fn key(s: &str) -> Key {
+        Key::new(s).expect("valid key")
+    }
+
+    fn open(dir: &Path) -> (WarmStore, WarmRecovery) {
+        let (mut store, rec) = WarmStore::open(dir, 1 << 20).expect("open");
+        store.chunk_bytes = CHUNK;
+        (store, rec)
+    }
+
+    /// A value that says which key and version it is, `len` bytes long.
+    fn value(k: usize, version: u64, len: usize) -> Value {
+        let mut v = format!("{k}:{version}:").into_bytes();
+        v.resize(len.max(v.len()), b'a' + (k % 26) as u8);
+        Value::from(v)
+    }
+
+    /// Values from 0 bytes to several chunks, and every fifth key deleted.
+    fn batch(id: u64, version: u64, keys: usize) -> FlushBatch {
+        let entries = (0..keys)
+            .map(|k| FlushEntry {
+                key: key(&format!("k{k}")),
+                value: (k % 5 != 4).then(|| value(k, version, (k * 97) % (3 * CHUNK))),
+                seq: version * 1000 + k as u64,
+            })
+            .collect();
+        FlushBatch {
+            id,
+            entries,
+            through_seq: version * 1000 + 999,
+        }
+    }
+
+    /// What recovery must find after `batch` was the last complete one: each key's seq and
+    /// value (None: deleted).
+    fn expected(batch: &FlushBatch) -> HashMap<Key, (u64, Option<Value>)> {
+        batch
+            .entries
+            .iter()
+            .map(|e| (e.key.clone(), (e.seq, e.value.clone())))
+            .collect()
+    }
+
+    /// Recovery's state, with every value read back through the reader.
+    fn found(store: &WarmStore, rec: &WarmRecovery) -> HashMap<Key, (u64, Option<Value>)> {
+        let reader = store.reader();
+        rec.entries
+            .iter()
+            .map(|(k, (seq, put))| {
+                let v = put.map(|(loc, len)| {
+                    let v = reader.read(k, loc).expect("record reads back");
+                    assert_eq!(v.len_bytes(), len);
+                    v
+                });
+                (k.clone(), (*seq, v))
+            })
+            .collect()
+    }
+
+    /// Copies `dir`'s segments, the newest cut to `len` bytes and then zero-filled to `zeros`
+    /// bytes (a power cut may leave the unsynced tail torn or zero-filled).
+    fn crashed_copy(dir: &Path, newest: u32, len: u64, zeros: u64) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().expect("tempdir");
+        for entry in fs::read_dir(dir).expect("list") {
+            let path = entry.expect("entry").path();
+            let to = copy.path().join(path.file_name().expect("name"));
+            fs::copy(&path, &to).expect("copy");
+        }
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(copy.path().join(segment_name(newest)))
+            .expect("open copy");
+        f.set_len(len).expect("cut");
+        f.set_len(zeros.max(len)).expect("zero-fill");
+        copy
+    }
+
+    #[test]
+    fn a_batch_spanning_many_chunks_reads_back_and_is_all_or_nothing_at_any_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        let first = batch(1, 1, 8);
+        let (_, sizes) = store.write_batch(&first).expect("first batch");
+        let [(id, before)] = sizes[..] else {
+            panic!("one segment: {sizes:?}")
+        };
+        let second = batch(2, 2, 30);
+        let (locs, sizes) = store.write_batch(&second).expect("second batch");
+        let [(same, after)] = sizes[..] else {
+            panic!("one segment: {sizes:?}")
+        };
+        assert_eq!(same, id);
+        assert!(after - before > 10 * CHUNK as u64, "spans many chunks");
+        // Locations name the records written, in order.
+        for (e, loc) in second.entries.iter().zip(&locs) {
+            match (&e.value, loc) {
+                (Some(v), Some(loc)) => assert_eq!(&store.reader().read(&e.key, *loc).unwrap(), v),
+                (None, None) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(store);
+        let (store, rec) = open(dir.path());
+        assert_eq!(found(&store, &rec), expected(&second));
+        assert_eq!((rec.through_seq, rec.cut), (2999, None));
+        drop(store);
+
+        // A crash after any prefix of the writes (process crash), or with the rest of the
+        // batch's bytes zeroed (power cut before the fdatasync): the first batch only, unless
+        // the zeroes happen to be the bytes written (the marker's seq ends in zero bytes).
+        let written = fs::read(dir.path().join(segment_name(id))).expect("read");
+        // Every 7th byte, and every byte of the last records (the marker among them).
+        let cuts = (before..after).filter(|l| (l - before) % 7 == 0 || after - l <= 64);
+        for len in cuts {
+            for zeros in [len, after] {
+                let copy = crashed_copy(dir.path(), id, len, zeros);
+                let whole = fs::read(copy.path().join(segment_name(id))).expect("read") == written;
+                let (store, rec) = open(copy.path());
+                let want = if whole { &second } else { &first };
+                assert_eq!(found(&store, &rec), expected(want), "cut at {len}/{zeros}");
+                assert_eq!(rec.through_seq, want.through_seq);
+                let dropped = zeros.max(len) - before;
+                let cut = (!whole && dropped > 0).then_some((id, before, dropped));
+                assert_eq!(rec.cut, cut, "cut at {len}/{zeros}");
+            }
+        }
+    }
+
+    /// A judge that keeps every third value and every tombstone, counting its calls.
+    fn judge(calls: &mut usize) -> impl FnMut(&[Candidate]) -> (Vec<bool>, u64) + '_ {
+        |records| {
+            *calls += 1;
+            let keep = records
+                .iter()
+                .map(|r| r.tombstone || r.seq % 3 == 0)
+                .collect();
+            (keep, 2999)
+        }
+    }
+
+    #[test]
+    fn compaction_of_a_segment_spanning_many_chunks_moves_exactly_the_kept_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        let old = batch(1, 1, 60);
+        store.write_batch(&old).expect("batch");
+        // Seal segment 1: the next append goes to segment 2.
+        store.segment_bytes_max = 0;
+        let newer = batch(2, 2, 3);
+        store.write_batch(&newer).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let (_, _, before) = store.active.clone().expect("active");
+
+        let mut calls = 0;
+        let (moves, sizes) = store.compact(1, judge(&mut calls)).expect("compact");
+        assert!(calls > 10, "judged a chunk at a time: {calls} calls");
+        let kept: Vec<_> = old
+            .entries
+            .iter()
+            .filter(|e| e.value.is_some() && e.seq % 3 == 0)
+            .collect();
+        assert_eq!(moves.len(), kept.len());
+        for ((k, from, to), e) in moves.iter().zip(&kept) {
+            assert_eq!(k, &e.key);
+            assert_eq!((from.segment, to.segment, from.len), (1, 2, to.len));
+            let v = store
+                .reader()
+                .read(k, *to)
+                .expect("moved record reads back");
+            assert_eq!(Some(&v), e.value.as_ref());
+        }
+        let [(2, after)] = sizes[..] else {
+            panic!("{sizes:?}")
+        };
+        let copied: u64 = old
+            .entries
+            .iter()
+            .filter(|e| e.value.is_none() || e.seq % 3 == 0)
+            .map(|e| 19 + e.key.len_bytes() + e.value.as_ref().map_or(0, Value::len_bytes))
+            .sum();
+        assert_eq!(after - before, copied + 19, "the kept records and a marker");
+
+        // Segment 1 deleted, reopened: the kept records and the newer batch, through 2999.
+        store.delete_segment(1).expect("delete");
+        drop(store);
+        let (store, rec) = open(dir.path());
+        let mut want: HashMap<_, _> = old
+            .entries
+            .iter()
+            .filter(|e| e.value.is_none() || e.seq % 3 == 0)
+            .map(|e| (e.key.clone(), (e.seq, e.value.clone())))
+            .collect();
+        want.extend(expected(&newer));
+        assert_eq!(found(&store, &rec), want);
+        assert_eq!((rec.through_seq, rec.cut), (2999, None));
+    }
+
+    #[test]
+    fn a_crash_at_any_point_of_a_compaction_leaves_the_old_segment_in_charge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        let old = batch(1, 1, 40);
+        store.write_batch(&old).expect("batch");
+        store.segment_bytes_max = 0;
+        let newer = batch(2, 2, 2);
+        store.write_batch(&newer).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let (_, _, before) = store.active.clone().expect("active");
+        let (_, sizes) = store.compact(1, judge(&mut 0)).expect("compact");
+        let [(2, after)] = sizes[..] else {
+            panic!("{sizes:?}")
+        };
+        drop(store);
+        let written = fs::read(dir.path().join(segment_name(2))).expect("read");
+        let mut want = expected(&old);
+        want.extend(expected(&newer));
+        let cuts = (before..=after).filter(|l| (l - before) % 7 == 0 || after - l <= 64);
+        for len in cuts {
+            for zeros in [len, after] {
+                let copy = crashed_copy(dir.path(), 2, len, zeros);
+                let whole = fs::read(copy.path().join(segment_name(2))).expect("read") == written;
+                let (store, rec) = open(copy.path());
+                // Whole or cut, the copies carry the same seq and value as the originals.
+                assert_eq!(found(&store, &rec), want, "cut at {len}/{zeros}");
+                assert_eq!(rec.through_seq, 2999);
+                // Cut unless complete (or zero-filled into what was written) or untouched.
+                let untouched = zeros.max(len) == before;
+                assert_eq!(
+                    rec.cut.is_none(),
+                    whole || untouched,
+                    "cut at {len}/{zeros}: {:?}",
+                    rec.cut
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn compaction_refuses_a_damaged_segment_and_commits_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        store.write_batch(&batch(1, 1, 30)).expect("batch");
+        store.segment_bytes_max = 0;
+        store.write_batch(&batch(2, 2, 2)).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let (_, _, before) = store.active.clone().expect("active");
+        // Flip a byte in the middle of segment 1 (past the first chunks).
+        let path = store.path(1);
+        let mut bytes = fs::read(&path).expect("read");
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x40;
+        fs::write(&path, &bytes).expect("write");
+        let err = store
+            .compact(1, judge(&mut 0))
+            .expect_err("damage is refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            store.active.as_ref().map(|a| a.2),
+            Some(before),
+            "end not moved"
+        );
+        // Whatever was copied before the damage has no marker: reopening segment 2 alone (the
+        // damaged segment moved away) cuts it.
+        drop(store);
+        fs::remove_file(&path).expect("remove");
+        let (_, rec) = open(dir.path());
+        assert_eq!(rec.through_seq, 2999);
+        assert!(
+            rec.cut
+                .is_some_and(|(seg, off, _)| seg == 2 && off == before)
+        );
+    }
+    /// Segment bytes are untrusted: every single-byte flip of a segment is refused as damage
+    /// (everything is under a checksum), every truncation either compacts what is whole or is
+    /// refused, and nothing panics or moves the active segment's end on a refusal.
+    #[test]
+    fn compaction_refuses_every_flip_and_survives_every_truncation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        // Six records, a tombstone and one larger than a chunk among them.
+        store.write_batch(&batch(1, 1, 6)).expect("batch");
+        store.segment_bytes_max = 0;
+        store.write_batch(&batch(2, 2, 1)).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let path = store.path(1);
+        let good = fs::read(&path).expect("read");
+        let keep_all = |records: &[Candidate]| (vec![true; records.len()], 2999);
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            fs::write(&path, &bad).expect("write");
+            let end = store.active.as_ref().map(|a| a.2);
+            let err = store.compact(1, keep_all).expect_err("a flip is damage");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "flip at {at}");
+            assert_eq!(store.active.as_ref().map(|a| a.2), end, "flip at {at}");
+        }
+        for len in 0..good.len() {
+            fs::write(&path, &good[..len]).expect("write");
+            let end = store.active.as_ref().map(|a| a.2);
+            match store.compact(1, keep_all) {
+                Ok(_) => assert!(len >= format::HEADER_BYTES, "truncated to {len}"),
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "truncated to {len}");
+                    assert_eq!(
+                        store.active.as_ref().map(|a| a.2),
+                        end,
+                        "truncated to {len}"
+                    );
+                }
+            }
+        }
     }
 }
