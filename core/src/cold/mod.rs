@@ -12,6 +12,7 @@ pub mod objects;
 pub mod pack_read;
 pub mod parse;
 pub mod path;
+pub mod tree_view;
 
 pub use path::{LEAF_SUFFIX, PathError, key_to_path, path_to_key};
 pub mod rev;

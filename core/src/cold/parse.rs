@@ -19,7 +19,7 @@ fn malformed(what: &str) -> MalformedObject {
 /// One raw entry: (mode, name, id), and the bytes after it.
 type RawEntry<'a> = (&'a [u8], &'a [u8], Oid, &'a [u8]);
 
-fn next_entry(rest: &[u8]) -> Result<RawEntry<'_>, MalformedObject> {
+pub(crate) fn next_entry(rest: &[u8]) -> Result<RawEntry<'_>, MalformedObject> {
     let space = rest
         .iter()
         .position(|&b| b == b' ')

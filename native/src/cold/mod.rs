@@ -6,6 +6,7 @@
 
 pub(crate) use thermocline_core::cold::{objects, parse};
 mod repo;
+mod trees;
 
 pub(crate) use repo::{Author, ColdRepo};
 pub use thermocline_core::cold::rev::{LogEntry, Version};

@@ -102,6 +102,9 @@ pub(crate) struct ColdRepo {
     author: Author,
     maintenance: Maintenance,
     handles: std::sync::Mutex<Vec<gix::Repository>>,
+    /// Entry lookups in packed trees without rebuilding them (historical reads of wide
+    /// directories); see `trees.rs`.
+    trees: super::trees::TreeReader,
 }
 
 /// Handles kept for reuse: about one per concurrent reader.
@@ -169,6 +172,7 @@ impl ColdRepo {
             author,
             maintenance: Maintenance::default(),
             handles: std::sync::Mutex::new(Vec::new()),
+            trees: super::trees::TreeReader::new(path),
         })
     }
 
@@ -217,6 +221,8 @@ impl ColdRepo {
                 };
                 if error.is_none() {
                     repo.maintenance.repacks.fetch_add(1, Ordering::Relaxed);
+                    // The packs merged into the new one are deleted: let go of them.
+                    repo.trees.forget_packs();
                 }
                 *repo
                     .maintenance
@@ -342,12 +348,21 @@ impl ColdRepo {
         Self::tip_in(&self.local())
     }
 
-    /// The blob at `path` under `tree`, if any.
-    fn lookup(repo: &gix::Repository, tree: &Oid, path: &str) -> Result<Option<Oid>, Error> {
+    /// The blob at `path` under `tree`, if any. Packed trees are searched where they lie
+    /// (`trees.rs`); others (loose objects) are read whole through gix.
+    fn lookup(&self, repo: &gix::Repository, tree: &Oid, path: &str) -> Result<Option<Oid>, Error> {
         let mut current = *tree;
         let mut parts = path.split('/').peekable();
         while let Some(part) = parts.next() {
             let last = parts.peek().is_none();
+            match self.trees.find_entry(&current, part.as_bytes(), !last)? {
+                super::trees::Found::Entry(Some(oid)) => {
+                    current = oid;
+                    continue;
+                }
+                super::trees::Found::Entry(None) => return Ok(None),
+                super::trees::Found::NotHere => {}
+            }
             let data = match Self::read(repo, &current)? {
                 (Kind::Tree, data) => data,
                 _ => {
@@ -381,7 +396,7 @@ impl ColdRepo {
         let Some(tip) = Self::tip_in(&repo)? else {
             return Ok(None);
         };
-        match Self::lookup(&repo, &tip.info.tree, &key_to_path(key))? {
+        match self.lookup(&repo, &tip.info.tree, &key_to_path(key))? {
             Some(oid) => Ok(Some(Value::from(Self::blob(&repo, &oid)?))),
             None => Ok(None),
         }
@@ -516,7 +531,7 @@ impl ColdRepo {
         };
         // Walking first parents, a commit's "before" is the next commit's "here": one lookup
         // per commit.
-        let mut here = Self::lookup(&repo, &tip.info.tree, &path)?;
+        let mut here = self.lookup(&repo, &tip.info.tree, &path)?;
         let mut current = Some((tip.commit, tip.info));
         while let Some((id, info)) = current {
             let parent = match info.parents.first() {
@@ -524,7 +539,7 @@ impl ColdRepo {
                 None => None,
             };
             let before = match &parent {
-                Some((_, p)) => Self::lookup(&repo, &p.tree, &path)?,
+                Some((_, p)) => self.lookup(&repo, &p.tree, &path)?,
                 None => None,
             };
             if here != before {
@@ -583,7 +598,7 @@ impl ColdRepo {
             });
         }
         let info = Self::read_commit(&repo, &oid)?;
-        match Self::lookup(&repo, &info.tree, &key_to_path(key))? {
+        match self.lookup(&repo, &info.tree, &key_to_path(key))? {
             Some(blob) => Ok(Some(Value::from(Self::blob(&repo, &blob)?))),
             None => Ok(None),
         }
