@@ -572,12 +572,24 @@ fn bars(tables: &[Table]) -> Vec<Bar> {
                     .and_then(|r| r.count_median(ours, "WAL fdatasyncs / commit"))
                     .map(|s| format!(", {s:.3} WAL fdatasyncs / commit at 128"))
                     .unwrap_or_default();
+                let ceiling = t
+                    .row("128 writer(s)")
+                    .and_then(|r| r.median(durable::OURS_TMPFS))
+                    .map(|c| {
+                        format!(
+                            "; the same store on tmpfs (no device, the CPU ceiling): {} at 128 \
+                             writers, {:.1}× the single writer on disk",
+                            Unit::Rate.format(c),
+                            c / a
+                        )
+                    })
+                    .unwrap_or_default();
                 bars.push(Bar {
                     workload: "group commit".into(),
                     bar: bar.into(),
                     verdict: judge(m >= 25.0),
                     evidence: format!(
-                        "{m:.1}× ({lo:.1}–{hi:.1}) per round; medians {} at 128 writers, {} at 1{syncs}",
+                        "{m:.1}× ({lo:.1}–{hi:.1}) per round; medians {} at 128 writers, {} at 1{syncs}{ceiling}",
                         Unit::Rate.format(b),
                         Unit::Rate.format(a),
                     ),

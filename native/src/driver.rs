@@ -44,6 +44,8 @@ pub(crate) struct State {
     waiters: Vec<(Ticket, Thread)>,
     /// A completion arrived since the waiters were last checked.
     completed: bool,
+    /// Waiters found reached, to unpark once the lock is released.
+    to_wake: Vec<Thread>,
 }
 
 impl State {
@@ -84,6 +86,7 @@ impl Shared {
                 failure: None,
                 waiters: Vec::new(),
                 completed: false,
+                to_wake: Vec::new(),
             }),
             cond: Condvar::new(),
             wake_bg: tokio::sync::Notify::new(),
@@ -132,7 +135,12 @@ impl Shared {
                 }
                 Action::SyncWal { upto } => {
                     let file = g.wal.sync_handle();
+                    let wake = std::mem::take(&mut g.to_wake);
                     drop(g);
+                    // The writers the last sync covered run while this one waits for the disk.
+                    for thread in wake {
+                        thread.unpark();
+                    }
                     let result = match file {
                         Some(f) => f.sync_data(),
                         None => Ok(()),
@@ -146,7 +154,7 @@ impl Shared {
                     );
                     // Before the next sync this thread may start: the writers this one covered
                     // go on meanwhile, and their next writes join that sync.
-                    Self::wake_reached(&mut g);
+                    Self::collect_reached(&mut g);
                     progressed = true;
                 }
                 other => {
@@ -163,21 +171,33 @@ impl Shared {
         g
     }
 
-    /// Unparks the waiters whose tickets a completion has reached (or failed).
-    fn wake_reached(g: &mut State) {
+    /// Moves the waiters whose tickets a completion has reached (or failed) to `to_wake`.
+    fn collect_reached(g: &mut State) {
         if !std::mem::take(&mut g.completed) {
             return;
         }
         let State {
-            engine, waiters, ..
+            engine,
+            waiters,
+            to_wake,
+            ..
         } = g;
         waiters.retain(|(ticket, thread)| {
             let waiting = matches!(engine.reached(*ticket), Ok(false));
             if !waiting {
-                thread.unpark();
+                to_wake.push(thread.clone());
             }
             waiting
         });
+    }
+
+    /// Unparks every waiter a completion has reached. Under the lock: the caller goes on
+    /// holding it, so this is the last chance to deliver these wakeups without a lost one.
+    fn wake_reached(g: &mut State) {
+        Self::collect_reached(g);
+        for thread in g.to_wake.drain(..) {
+            thread.unpark();
+        }
     }
 
     fn complete(&self, g: &mut State, result: std::io::Result<()>, op: HostOp, ok: Completion) {
