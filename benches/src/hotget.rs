@@ -1,8 +1,12 @@
 //! (b) Hot get: every key resident, uniform random gets, 1 and 2 threads.
+//!
+//! Ours is `SyncCache` (sharded, shared by reference like quick_cache and moka); the core's
+//! single-threaded `Cache` has its own column.
 
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
 
+use thermocline::SyncCache;
 use thermocline_core::Millis;
 use thermocline_core::cache::{Cache, CacheConfig, EvictionPolicy};
 
@@ -10,7 +14,8 @@ use crate::Config;
 use crate::common::{Rng, now, rotation, splitmix};
 use crate::report::{Table, Unit};
 
-pub const OURS: &str = "thermocline Cache (S3-FIFO)";
+pub const OURS: &str = "thermocline SyncCache (S3-FIFO)";
+const PLAIN: &str = "thermocline Cache (S3-FIFO)";
 pub const QUICK: &str = "quick_cache (sync)";
 const MOKA: &str = "moka (sync)";
 const LRU: &str = "lru";
@@ -20,8 +25,10 @@ const FLOOR: &str = "hashbrown HashMap (floor)";
 /// the size of the largest variant does not matter).
 #[allow(clippy::large_enum_variant)]
 enum Subject {
+    /// Sharded, each shard behind a mutex; shared by reference.
+    Ours(SyncCache<u64, u64>),
     /// Single-threaded (`get` takes `&mut self`); shared through a `Mutex` for 2 threads.
-    Ours(Mutex<Cache<u64, u64>>),
+    Plain(Mutex<Cache<u64, u64>>),
     #[cfg(feature = "quick_cache")]
     Quick(quick_cache::sync::Cache<u64, u64>),
     #[cfg(feature = "moka")]
@@ -34,19 +41,29 @@ enum Subject {
 impl Subject {
     fn build(system: &str, keys: &[u64]) -> Option<Subject> {
         let n = keys.len();
+        let config = CacheConfig {
+            capacity_bytes: 2 * n as u64,
+            policy: EvictionPolicy::S3Fifo,
+            default_ttl_ms: None,
+            reserve_pct: 0,
+        };
         let subject = match system {
             OURS => {
-                let mut c = Cache::new(CacheConfig {
-                    capacity_bytes: 2 * n as u64,
-                    policy: EvictionPolicy::S3Fifo,
-                    default_ttl_ms: None,
-                    reserve_pct: 0,
-                });
+                // The shard count a user gets by default (16 per core).
+                let c = SyncCache::new(config);
                 for (i, &k) in keys.iter().enumerate() {
                     c.insert(k, i as u64, 1, Millis::ZERO, None);
                 }
-                assert_eq!(c.len(), n, "thermocline cache: not all resident");
-                Subject::Ours(Mutex::new(c))
+                assert_eq!(c.len(), n, "thermocline SyncCache: not all resident");
+                Subject::Ours(c)
+            }
+            PLAIN => {
+                let mut c = Cache::new(config);
+                for (i, &k) in keys.iter().enumerate() {
+                    c.insert(k, i as u64, 1, Millis::ZERO, None);
+                }
+                assert_eq!(c.len(), n, "thermocline Cache: not all resident");
+                Subject::Plain(Mutex::new(c))
             }
             #[cfg(feature = "quick_cache")]
             QUICK => {
@@ -91,13 +108,17 @@ impl Subject {
     /// `black_box` so that nothing is optimised away).
     fn run(&self, seq: &[u64], threads: usize) -> u64 {
         match self {
-            Subject::Ours(m) if threads == 1 => {
+            Subject::Ours(c) => seq
+                .iter()
+                .map(|k| c.get(black_box(k), Millis::ZERO).unwrap_or(0))
+                .fold(0, u64::wrapping_add),
+            Subject::Plain(m) if threads == 1 => {
                 let mut c = m.lock().expect("not poisoned");
                 seq.iter()
                     .map(|k| *c.get(black_box(k), Millis::ZERO).unwrap_or(&0))
                     .fold(0, u64::wrapping_add)
             }
-            Subject::Ours(m) => seq
+            Subject::Plain(m) => seq
                 .iter()
                 .map(|k| {
                     *m.lock()
@@ -142,7 +163,7 @@ impl Subject {
 }
 
 pub fn run(cfg: &Config) -> Table {
-    let mut systems = vec![OURS.to_string()];
+    let mut systems = vec![OURS.to_string(), PLAIN.to_string()];
     let mut skipped = Vec::new();
     for (name, feature, on) in [
         (QUICK, "quick_cache", cfg!(feature = "quick_cache")),
@@ -168,6 +189,7 @@ pub fn run(cfg: &Config) -> Table {
     let passes = 1;
     let rounds = cfg.rounds(5, 2);
     table.rounds = rounds;
+    let mut shard_counts = Vec::new();
     for &n in sizes {
         let keys: Vec<u64> = (0..n as u64).map(splitmix).collect();
         let started = now();
@@ -175,6 +197,13 @@ pub fn run(cfg: &Config) -> Table {
             .iter()
             .filter_map(|s| Subject::build(s, &keys).map(|b| (s.clone(), b)))
             .collect();
+        for (_, subject) in &subjects {
+            if let Subject::Ours(c) = subject
+                && !shard_counts.contains(&c.shards())
+            {
+                shard_counts.push(c.shards());
+            }
+        }
         eprintln!(
             "  {n} entries: caches filled in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -233,13 +262,25 @@ pub fn run(cfg: &Config) -> Table {
 entries, checked before timing). Each thread gets keys from its own precomputed uniform random \
 sequence of {} keys, {passes} pass(es) per round. The figure is the wall time of a round divided \
 by the gets each thread did: time per get as one thread sees it (with 2 threads, perfect scaling \
-gives the 1-thread figure). Thermocline's `Cache` is single-threaded (`get` takes `&mut self`, \
-it records the access): with 1 thread it is called directly (the `Mutex` around it is locked once \
-per round), with 2 threads the two share it through a `std::sync::Mutex` locked per get, as a \
-user would have to; the `lru` crate the same. quick_cache and moka are shared by reference; the \
+gives the 1-thread figure). Thermocline's `SyncCache` (the first column, the one the ratios are \
+of) is what threads share: the core's `Cache` split into shards (by default 16 per core: {shards} here), each \
+behind its own `std::sync::Mutex`, locked once per get, the key hashed once for the shard and its \
+table; it is used the same way with 1 and 2 threads. `Cache` (second column) is the core's \
+single-threaded cache (`get` takes `&mut self`, it records the access), as the engine uses it: \
+with 1 thread it is called directly (the `Mutex` around it is locked once per round), with 2 \
+threads the two share it through one `std::sync::Mutex` locked per get; the `lru` crate the same. \
+Every get passes the same `now`, so our last-access time never changes; a hit stores only what \
+changed (with a moving clock, the first hit on a key in each millisecond also stores the time, in \
+the line the hit has just read). \
+quick_cache and moka are shared by reference; the \
 hashbrown floor is a read-only `HashMap` shared by reference (no lock, no bookkeeping). The \
 machine has 2 cores shared with other work, so 2-thread figures are noisy.",
-        fmt_n(seq_len)
+        fmt_n(seq_len),
+        shards = shard_counts
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(" and "),
     );
     table
 }

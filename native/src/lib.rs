@@ -25,6 +25,7 @@ mod fsutil;
 mod options;
 mod rebuild;
 mod store;
+mod sync_cache;
 mod wal_file;
 mod warm;
 
@@ -41,7 +42,10 @@ pub mod fuzzing;
 pub use options::{Clock, ManualClock, Options, RecoveryMode, SystemClock};
 pub use rebuild::{LostWrite, Rebuilt};
 pub use store::{OpenReport, Store, StoreStats};
+pub use sync_cache::SyncCache;
+pub use thermocline_core::Millis;
 pub use thermocline_core::cache::EvictionPolicy;
+pub use thermocline_core::cache::{CacheConfig, CacheStats};
 pub use thermocline_core::config::AutoCommit;
 pub use thermocline_core::engine::{KeyInfo, WriteOpts};
 pub use thermocline_core::{Batch, Key, KeyError, Stats, SyncLevel, Value};

@@ -1,11 +1,16 @@
-//! Index-addressed storage for cache entries and policy bookkeeping.
+//! Storage for cache entries and policy bookkeeping, split by who touches it.
 //!
-//! Entries live in a `Vec` and refer to each other by `u32` index instead of by pointer, so the
-//! intrusive lists are safe code, cheap to copy and half the size of pointer links. Each entry is
-//! split in two: a small `Copy` [`Node`] that the eviction policies read and relink on every
-//! operation, and the key/value payload that only lookups and removals touch. Keeping the payload
-//! in its own `Vec<Option<_>>` means a freed slot needs no placeholder key or value, and the hot
-//! policy loops never have to unwrap anything.
+//! What a hit reads and writes (key, value, expiry, last access, S3-FIFO's counter) is a [`Slot`]
+//! stored in the hash table itself, so a hit is one probe: the table's control bytes, then the
+//! slot, and nothing else. (With the table holding indices into a vector of entries, a hit on a
+//! large cache was one more dependent cache and TLB miss; under a lock, where consecutive gets
+//! cannot overlap their misses, that was a third of the time.)
+//!
+//! The rest (list links, weight, policy fields) is a [`Node`] in a `Vec` whose entries refer to
+//! each other by `u32` index instead of by pointer, so the intrusive lists are safe code, cheap to
+//! copy and half the size of pointer links. A slot names its node's index; a node keeps its key's
+//! hash, so eviction finds the slot by one probe and never hashes a key again. The node is
+//! always there (a freed one keeps stale data until reused), so the policy loops never unwrap.
 #![expect(
     clippy::indexing_slicing,
     reason = "indices come from the arena's own links, checked by check_invariants"
@@ -13,6 +18,8 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+
+use hashbrown::HashTable;
 
 use crate::time::Millis;
 
@@ -40,7 +47,7 @@ pub(super) trait Linked {
 }
 
 /// A `Vec` with a free list: slots are reused so indices stay small and stable while the
-/// element they name is alive. A freed slot keeps its stale value; `Copy` data makes that free.
+/// element they name is alive. A freed slot keeps its stale value until it is reused.
 #[derive(Clone, Debug)]
 pub(super) struct Pool<T> {
     items: Vec<T>,
@@ -104,7 +111,52 @@ impl<T> Pool<T> {
     }
 }
 
-/// Everything the policies and the expiry logic need about an entry, without its key or value.
+/// What a hit reads and writes, kept in the hash table's slot.
+#[derive(Clone, Debug)]
+pub(super) struct Slot<K, V> {
+    pub key: K,
+    pub value: V,
+    /// The expiry as milliseconds, `u64::MAX` for none: eight bytes where `Option<Millis>` takes
+    /// sixteen. A deadline that saturates at `Millis::MAX` (a TTL of half a billion years) is
+    /// thereby "never", which is what it meant.
+    expires_at: u64,
+    pub last_access: Millis,
+    /// The entry's [`Node`].
+    pub index: u32,
+    /// S3-FIFO: 2-bit access counter. Here, not in the node, because a hit writes it.
+    pub freq: u8,
+}
+
+const NEVER: u64 = u64::MAX;
+
+fn deadline(expires_at: Option<Millis>) -> u64 {
+    expires_at.map_or(NEVER, |at| at.0)
+}
+
+impl<K, V> Slot<K, V> {
+    pub fn new(key: K, value: V, expires_at: Option<Millis>, now: Millis, index: u32) -> Self {
+        Slot {
+            key,
+            value,
+            expires_at: deadline(expires_at),
+            last_access: now,
+            index,
+            freq: 0,
+        }
+    }
+
+    pub fn set_expires_at(&mut self, expires_at: Option<Millis>) {
+        self.expires_at = deadline(expires_at);
+    }
+
+    /// Expiry is inclusive: an entry with a TTL of 0 is already dead when inserted.
+    pub fn is_expired(&self, now: Millis) -> bool {
+        self.expires_at != NEVER && now.0 >= self.expires_at
+    }
+}
+
+/// What the policies, the expiry order and the sweep ring need about an entry: touched on
+/// inserts, evictions and removals, and on hits only by policies that relink (LRU, LFU).
 ///
 /// The policy fields are plain fields rather than an enum so a policy can read them without a
 /// match that would need an "impossible" arm; each policy owns the fields named for it.
@@ -112,37 +164,38 @@ impl<T> Pool<T> {
 pub(super) struct Node {
     /// Position on the policy's list (LRU list, LFU bucket, S3-FIFO queue, TTL no-expiry list).
     pub links: Links,
-    pub weight: u64,
-    pub expires_at: Option<Millis>,
-    pub last_access: Millis,
     /// Position on the arena's sweep ring, which every live entry is on.
     pub ring: Links,
-    /// LFU: index of the frequency bucket holding the entry.
-    pub bucket: u32,
-    /// S3-FIFO: 2-bit access counter.
-    pub freq: u8,
-    /// S3-FIFO: whether the entry is on the main queue (else the small one).
-    pub in_main: bool,
+    pub weight: u64,
+    /// The key's hash: finds the slot without the key, and feeds S3-FIFO's ghost.
+    pub hash: u64,
+    /// A copy of the slot's expiry (it changes only on insert and overwrite), so the expiry
+    /// order, eviction and the sweep read it without a probe.
+    pub expires_at: Option<Millis>,
     /// Ttl: tie-breaker among equal expiry times, so the order key is unique and deterministic.
     pub seq: u64,
+    /// LFU: index of the frequency bucket holding the entry.
+    pub bucket: u32,
+    /// S3-FIFO: whether the entry is on the main queue (else the small one).
+    pub in_main: bool,
 }
 
 impl Node {
-    pub fn new(weight: u64, expires_at: Option<Millis>, now: Millis) -> Node {
+    pub fn new(weight: u64, hash: u64, expires_at: Option<Millis>) -> Node {
         Node {
             links: Links::UNLINKED,
-            weight,
-            expires_at,
-            last_access: now,
             ring: Links::UNLINKED,
-            bucket: NIL,
-            freq: 0,
-            in_main: false,
+            weight,
+            hash,
+            expires_at,
             seq: 0,
+            bucket: NIL,
+            in_main: false,
         }
     }
 
-    /// Expiry is inclusive: an entry with a TTL of 0 is already dead when inserted.
+    /// The same rule as [`Slot::is_expired`], on the node's copy (the cache never files
+    /// `Millis::MAX` here: that deadline means "never" in the slot).
     pub fn is_expired(&self, now: Millis) -> bool {
         self.expires_at.is_some_and(|at| now >= at)
     }
@@ -157,7 +210,86 @@ impl Linked for Node {
     }
 }
 
-/// The entry store: nodes, payloads in parallel, and a ring of all live entries.
+/// Every entry: its node by index, its slot in the table. What the policies work on.
+#[derive(Clone, Debug)]
+pub(super) struct Nodes<K, V> {
+    nodes: Pool<Node>,
+    table: HashTable<Slot<K, V>>,
+}
+
+impl<K, V> Nodes<K, V> {
+    pub fn node(&self, index: u32) -> &Node {
+        self.nodes.get(index)
+    }
+
+    pub fn node_mut(&mut self, index: u32) -> &mut Node {
+        self.nodes.get_mut(index)
+    }
+
+    pub fn slots(&self) -> usize {
+        self.nodes.slots()
+    }
+
+    /// The table bucket holding node `index`'s slot: one probe by the hash the node keeps.
+    fn bucket_of(&self, index: u32) -> Option<usize> {
+        let hash = self.node(index).hash;
+        self.table.find_bucket_index(hash, |s| s.index == index)
+    }
+
+    pub fn slot(&self, index: u32) -> Option<&Slot<K, V>> {
+        self.table.get_bucket(self.bucket_of(index)?)
+    }
+
+    pub fn slot_mut(&mut self, index: u32) -> Option<&mut Slot<K, V>> {
+        let bucket = self.bucket_of(index)?;
+        self.table.get_bucket_mut(bucket)
+    }
+
+    /// S3-FIFO's counter; 0 for an index with no slot, which no live entry is.
+    pub fn freq(&self, index: u32) -> u8 {
+        self.slot(index).map_or(0, |s| s.freq)
+    }
+
+    pub fn set_freq(&mut self, index: u32, freq: u8) {
+        if let Some(slot) = self.slot_mut(index) {
+            slot.freq = freq;
+        }
+    }
+}
+
+/// The lists link nodes only.
+impl<K, V> LinkStore for Nodes<K, V> {
+    fn links(&self, index: u32) -> &Links {
+        &self.nodes.get(index).links
+    }
+    fn links_mut(&mut self, index: u32) -> &mut Links {
+        &mut self.nodes.get_mut(index).links
+    }
+    fn slots(&self) -> usize {
+        self.nodes.slots()
+    }
+}
+
+/// Anything a [`super::list::List`] can thread through: links by index.
+pub(super) trait LinkStore {
+    fn links(&self, index: u32) -> &Links;
+    fn links_mut(&mut self, index: u32) -> &mut Links;
+    fn slots(&self) -> usize;
+}
+
+impl<T: Linked> LinkStore for Pool<T> {
+    fn links(&self, index: u32) -> &Links {
+        self.get(index).links()
+    }
+    fn links_mut(&mut self, index: u32) -> &mut Links {
+        self.get_mut(index).links_mut()
+    }
+    fn slots(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// The entry store: nodes, slots, and a ring of all live entries.
 ///
 /// The ring exists for `sweep`. It is a circular list with a cursor: removing an entry just
 /// unlinks it, so the order of the others never changes, and new entries join just behind the
@@ -166,8 +298,7 @@ impl Linked for Node {
 /// and however many freed slots the node vector holds.
 #[derive(Clone, Debug)]
 pub(super) struct Arena<K, V> {
-    nodes: Pool<Node>,
-    payload: Vec<Option<(K, V)>>,
+    entries: Nodes<K, V>,
     /// Next entry for `sweep` to examine; `NIL` exactly when the arena is empty.
     cursor: u32,
     len: usize,
@@ -176,8 +307,10 @@ pub(super) struct Arena<K, V> {
 impl<K, V> Arena<K, V> {
     pub const fn new() -> Self {
         Arena {
-            nodes: Pool::new(),
-            payload: Vec::new(),
+            entries: Nodes {
+                nodes: Pool::new(),
+                table: HashTable::new(),
+            },
             cursor: NIL,
             len: 0,
         }
@@ -187,14 +320,23 @@ impl<K, V> Arena<K, V> {
         self.len
     }
 
-    pub fn insert(&mut self, key: K, value: V, node: Node) -> Option<u32> {
-        let index = self.nodes.alloc(node)?;
-        let slot = index as usize;
-        if slot == self.payload.len() {
-            self.payload.push(Some((key, value)));
-        } else {
-            self.payload[slot] = Some((key, value));
-        }
+    /// Adds an entry whose key is not in the table yet; `node.hash` is the key's hash and
+    /// `rehash` hashes the keys of other slots when the table grows.
+    pub fn insert(
+        &mut self,
+        key: K,
+        value: V,
+        node: Node,
+        now: Millis,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<u32> {
+        let hash = node.hash;
+        let expires_at = node.expires_at;
+        let index = self.entries.nodes.alloc(node)?;
+        let slot = Slot::new(key, value, expires_at, now, index);
+        self.entries
+            .table
+            .insert_unique(hash, slot, |s| rehash(&s.key));
         self.join_ring(index);
         self.len += 1;
         Some(index)
@@ -209,33 +351,36 @@ impl<K, V> Arena<K, V> {
                 next: index,
             }
         } else {
-            let behind = self.nodes.get(self.cursor).ring.prev;
-            self.nodes.get_mut(behind).ring.next = index;
-            self.nodes.get_mut(self.cursor).ring.prev = index;
+            let behind = self.entries.node(self.cursor).ring.prev;
+            self.entries.node_mut(behind).ring.next = index;
+            self.entries.node_mut(self.cursor).ring.prev = index;
             Links {
                 prev: behind,
                 next: self.cursor,
             }
         };
-        self.nodes.get_mut(index).ring = ring;
+        self.entries.node_mut(index).ring = ring;
     }
 
-    /// Frees the slot. The caller has already unlinked the node from every policy structure.
+    /// Frees the entry, slot and node. The caller has already unlinked the node from every
+    /// policy structure.
     pub fn remove(&mut self, index: u32) -> Option<(K, V)> {
-        let ring = self.nodes.get(index).ring;
+        let ring = self.entries.node(index).ring;
         if ring.next == index {
             self.cursor = NIL;
         } else {
-            self.nodes.get_mut(ring.prev).ring.next = ring.next;
-            self.nodes.get_mut(ring.next).ring.prev = ring.prev;
+            self.entries.node_mut(ring.prev).ring.next = ring.next;
+            self.entries.node_mut(ring.next).ring.prev = ring.prev;
             if self.cursor == index {
                 self.cursor = ring.next;
             }
         }
-        self.nodes.get_mut(index).ring = Links::UNLINKED;
-        self.nodes.release(index);
+        let bucket = self.entries.bucket_of(index);
+        self.entries.node_mut(index).ring = Links::UNLINKED;
+        self.entries.nodes.release(index);
         self.len -= 1;
-        self.payload[index as usize].take()
+        let (slot, _) = self.entries.table.get_bucket_entry(bucket?).ok()?.remove();
+        Some((slot.key, slot.value))
     }
 
     /// The entry `sweep` should examine next, `None` when empty.
@@ -246,72 +391,80 @@ impl<K, V> Arena<K, V> {
     /// Moves the sweep cursor past an entry that stays.
     pub fn advance_cursor(&mut self) {
         if self.cursor != NIL {
-            self.cursor = self.nodes.get(self.cursor).ring.next;
+            self.cursor = self.entries.node(self.cursor).ring.next;
         }
     }
 
-    pub fn nodes(&self) -> &Pool<Node> {
-        &self.nodes
+    pub fn nodes(&self) -> &Nodes<K, V> {
+        &self.entries
     }
 
-    pub fn nodes_mut(&mut self) -> &mut Pool<Node> {
-        &mut self.nodes
+    pub fn nodes_mut(&mut self) -> &mut Nodes<K, V> {
+        &mut self.entries
     }
 
     pub fn node(&self, index: u32) -> &Node {
-        self.nodes.get(index)
+        self.entries.node(index)
     }
 
     pub fn node_mut(&mut self, index: u32) -> &mut Node {
-        self.nodes.get_mut(index)
+        self.entries.node_mut(index)
     }
 
-    pub fn key(&self, index: u32) -> Option<&K> {
-        self.payload[index as usize].as_ref().map(|(k, _)| k)
+    pub fn slot(&self, index: u32) -> Option<&Slot<K, V>> {
+        self.entries.slot(index)
     }
 
-    pub fn value(&self, index: u32) -> Option<&V> {
-        self.payload[index as usize].as_ref().map(|(_, v)| v)
+    pub fn table(&self) -> &HashTable<Slot<K, V>> {
+        &self.entries.table
     }
 
-    /// Swaps in a new value, returning the old one.
-    pub fn replace_value(&mut self, index: u32, value: V) -> Option<V> {
-        self.payload[index as usize]
-            .as_mut()
-            .map(|(_, v)| core::mem::replace(v, value))
+    pub fn table_mut(&mut self) -> &mut HashTable<Slot<K, V>> {
+        &mut self.entries.table
     }
 
     pub fn clear(&mut self) {
-        self.nodes.clear();
-        self.payload.clear();
+        self.entries.nodes.clear();
+        self.entries.table.clear();
         self.cursor = NIL;
         self.len = 0;
     }
 
-    /// Asserts that slots, payloads, the free list and the ring agree. Returns the live indices
+    /// Asserts that nodes, slots, the free list and the ring agree. Returns the live indices
     /// in ring order and their total weight.
     pub fn check(&self) -> (Vec<u32>, u64) {
-        let free = self.nodes.free_map();
-        assert_eq!(
-            self.payload.len(),
-            self.nodes.slots(),
-            "payload and node vectors differ"
-        );
+        let free = self.entries.nodes.free_map();
         let free_count = free.iter().filter(|&&f| f).count();
         assert_eq!(
             free_count + self.len,
-            self.nodes.slots(),
-            "every slot is live or free"
+            self.entries.slots(),
+            "every node is live or free"
         );
-        for (index, is_free) in free.iter().enumerate() {
-            let has_payload = self.payload[index].is_some();
+        assert_eq!(self.entries.table.len(), self.len, "one slot per live node");
+        let mut named = vec![false; self.entries.slots()];
+        for slot in &self.entries.table {
+            let index = slot.index as usize;
+            assert!(index < named.len(), "slot names node {index} out of range");
+            assert!(!free[index], "slot names free node {index}");
+            assert!(!named[index], "two slots name node {index}");
+            named[index] = true;
             assert_eq!(
-                !*is_free, has_payload,
-                "slot {index}: payload disagrees with free list"
+                self.entries
+                    .bucket_of(slot.index)
+                    .and_then(|b| self.entries.table.get_bucket(b))
+                    .map(|s| s.index),
+                Some(slot.index),
+                "node {index}'s hash does not find its slot"
+            );
+            let node = self.entries.node(slot.index);
+            assert_eq!(
+                deadline(node.expires_at),
+                slot.expires_at,
+                "node {index}'s copy of the expiry differs"
             );
         }
         let mut live = Vec::with_capacity(self.len);
-        let mut on_ring = vec![false; self.nodes.slots()];
+        let mut on_ring = vec![false; self.entries.slots()];
         let mut weight = 0u64;
         let mut index = self.cursor;
         assert_eq!(
@@ -321,20 +474,20 @@ impl<K, V> Arena<K, V> {
         );
         while index != NIL && live.len() < self.len {
             assert!(
-                (index as usize) < self.nodes.slots(),
+                (index as usize) < self.entries.slots(),
                 "ring names slot {index}"
             );
             assert!(!free[index as usize], "free slot {index} is on the ring");
             assert!(!on_ring[index as usize], "ring closes early at {index}");
             on_ring[index as usize] = true;
-            let ring = self.nodes.get(index).ring;
+            let ring = self.entries.node(index).ring;
             assert_eq!(
-                self.nodes.get(ring.next).ring.prev,
+                self.entries.node(ring.next).ring.prev,
                 index,
                 "broken ring at {index}"
             );
             live.push(index);
-            weight += self.nodes.get(index).weight;
+            weight += self.entries.node(index).weight;
             index = ring.next;
         }
         assert_eq!(live.len(), self.len, "ring shorter than the entry count");

@@ -6,7 +6,7 @@
 //! oldest entry of the head bucket. Within a bucket, entries are ordered by when they arrived,
 //! which is when they were last accessed, so ties break towards the least recently used.
 
-use super::arena::{Linked, Links, NIL, Node, Pool};
+use super::arena::{Linked, Links, NIL, Nodes, Pool};
 use super::list::List;
 use super::policy::Victim;
 
@@ -49,27 +49,27 @@ impl Lfu {
         })
     }
 
-    fn enter(&mut self, nodes: &mut Pool<Node>, bucket: u32, index: u32) {
+    fn enter<K, V>(&mut self, nodes: &mut Nodes<K, V>, bucket: u32, index: u32) {
         self.buckets
             .get_mut(bucket)
             .entries
             .push_front(nodes, index);
-        nodes.get_mut(index).bucket = bucket;
+        nodes.node_mut(index).bucket = bucket;
     }
 
     /// Takes `index` out of its bucket and drops the bucket if that emptied it.
-    fn leave(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let bucket = nodes.get(index).bucket;
+    fn leave<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        let bucket = nodes.node(index).bucket;
         let entries = &mut self.buckets.get_mut(bucket).entries;
         entries.unlink(nodes, index);
         if entries.is_empty() {
             self.order.unlink(&mut self.buckets, bucket);
             self.buckets.release(bucket);
         }
-        nodes.get_mut(index).bucket = NIL;
+        nodes.node_mut(index).bucket = NIL;
     }
 
-    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn on_insert<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         let head = self.order.head();
         let bucket = if head != NIL && self.buckets.get(head).freq == 1 {
             head
@@ -85,8 +85,8 @@ impl Lfu {
     }
 
     /// Reads and overwrites both count as a use.
-    pub fn touch(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let bucket = nodes.get(index).bucket;
+    pub fn touch<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        let bucket = nodes.node(index).bucket;
         let Bucket { links, freq, .. } = *self.buckets.get(bucket);
         let Some(next_freq) = freq.checked_add(1) else {
             // Saturated: keep the count, but still record the recency for tie-breaking.
@@ -113,13 +113,13 @@ impl Lfu {
         self.enter(nodes, target, index);
     }
 
-    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn on_remove<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         self.leave(nodes, index);
     }
 
     /// The oldest entry of the least frequent bucket. Only when that is the protected entry and
     /// alone in its bucket does it look one bucket further, so this is O(1).
-    pub fn evict_one(&self, nodes: &Pool<Node>, protect: u32) -> Option<Victim> {
+    pub fn evict_one<K, V>(&self, nodes: &Nodes<K, V>, protect: u32) -> Option<Victim> {
         let mut bucket = self.order.head();
         while bucket != NIL {
             let candidate = self
@@ -143,7 +143,7 @@ impl Lfu {
         self.order = List::new();
     }
 
-    pub fn check(&self, nodes: &Pool<Node>, visit: &mut dyn FnMut(u32)) {
+    pub fn check<K, V>(&self, nodes: &Nodes<K, V>, visit: &mut dyn FnMut(u32)) {
         let free = self.buckets.free_map();
         let in_use = free.iter().filter(|&&f| !f).count();
         assert_eq!(
@@ -165,7 +165,7 @@ impl Lfu {
             last_freq = freq;
             entries.check(nodes, |index| {
                 assert_eq!(
-                    nodes.get(index).bucket,
+                    nodes.node(index).bucket,
                     bucket,
                     "entry {index} names wrong bucket"
                 );

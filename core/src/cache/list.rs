@@ -1,9 +1,9 @@
-//! An intrusive doubly-linked list over a [`Pool`], addressed by index.
+//! An intrusive doubly-linked list over a [`LinkStore`] (a `Pool` of linked items, or the arena's nodes), addressed by index.
 //!
 //! The list itself is three words; the links live in the elements, so moving an element between
 //! lists or to the front is O(1) and allocation-free. Head is the "newest" end for every user.
 
-use super::arena::{Linked, Links, NIL, Pool};
+use super::arena::{LinkStore, Links, NIL};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct List {
@@ -39,54 +39,54 @@ impl List {
         self.len == 0
     }
 
-    pub fn push_front<T: Linked>(&mut self, pool: &mut Pool<T>, index: u32) {
+    pub fn push_front(&mut self, pool: &mut impl LinkStore, index: u32) {
         let old_head = self.head;
-        *pool.get_mut(index).links_mut() = Links {
+        *pool.links_mut(index) = Links {
             prev: NIL,
             next: old_head,
         };
         if old_head == NIL {
             self.tail = index;
         } else {
-            pool.get_mut(old_head).links_mut().prev = index;
+            pool.links_mut(old_head).prev = index;
         }
         self.head = index;
         self.len += 1;
     }
 
     /// Links `index` right after `anchor` (towards the tail), for lists kept in sorted order.
-    pub fn insert_after<T: Linked>(&mut self, pool: &mut Pool<T>, anchor: u32, index: u32) {
-        let after = pool.get(anchor).links().next;
-        *pool.get_mut(index).links_mut() = Links {
+    pub fn insert_after(&mut self, pool: &mut impl LinkStore, anchor: u32, index: u32) {
+        let after = pool.links(anchor).next;
+        *pool.links_mut(index) = Links {
             prev: anchor,
             next: after,
         };
-        pool.get_mut(anchor).links_mut().next = index;
+        pool.links_mut(anchor).next = index;
         if after == NIL {
             self.tail = index;
         } else {
-            pool.get_mut(after).links_mut().prev = index;
+            pool.links_mut(after).prev = index;
         }
         self.len += 1;
     }
 
-    pub fn unlink<T: Linked>(&mut self, pool: &mut Pool<T>, index: u32) {
-        let links = *pool.get(index).links();
+    pub fn unlink(&mut self, pool: &mut impl LinkStore, index: u32) {
+        let links = *pool.links(index);
         if links.prev == NIL {
             self.head = links.next;
         } else {
-            pool.get_mut(links.prev).links_mut().next = links.next;
+            pool.links_mut(links.prev).next = links.next;
         }
         if links.next == NIL {
             self.tail = links.prev;
         } else {
-            pool.get_mut(links.next).links_mut().prev = links.prev;
+            pool.links_mut(links.next).prev = links.prev;
         }
-        *pool.get_mut(index).links_mut() = Links::UNLINKED;
+        *pool.links_mut(index) = Links::UNLINKED;
         self.len -= 1;
     }
 
-    pub fn move_to_front<T: Linked>(&mut self, pool: &mut Pool<T>, index: u32) {
+    pub fn move_to_front(&mut self, pool: &mut impl LinkStore, index: u32) {
         if self.head != index {
             self.unlink(pool, index);
             self.push_front(pool, index);
@@ -95,9 +95,9 @@ impl List {
 
     /// The tail, or the element just before it when the tail is `skip`: the oldest element other
     /// than `skip`, which is all an evictor protecting one entry needs. `NIL` when there is none.
-    pub fn oldest_except<T: Linked>(&self, pool: &Pool<T>, skip: u32) -> u32 {
+    pub fn oldest_except(&self, pool: &impl LinkStore, skip: u32) -> u32 {
         if self.tail != NIL && self.tail == skip {
-            pool.get(self.tail).links().prev
+            pool.links(self.tail).prev
         } else {
             self.tail
         }
@@ -105,7 +105,7 @@ impl List {
 
     /// Walks head to tail, asserting link symmetry and the length, and calls `visit` on each
     /// element. Bounded by `len + 1` steps so a corrupted cycle fails instead of hanging.
-    pub fn check<T: Linked>(&self, pool: &Pool<T>, mut visit: impl FnMut(u32)) {
+    pub fn check(&self, pool: &impl LinkStore, mut visit: impl FnMut(u32)) {
         let mut prev = NIL;
         let mut cursor = self.head;
         let mut count = 0u32;
@@ -120,14 +120,14 @@ impl List {
                 "list names slot {cursor} out of range"
             );
             assert_eq!(
-                pool.get(cursor).links().prev,
+                pool.links(cursor).prev,
                 prev,
                 "broken prev link at {cursor}"
             );
             visit(cursor);
             count += 1;
             prev = cursor;
-            cursor = pool.get(cursor).links().next;
+            cursor = pool.links(cursor).next;
         }
         assert_eq!(count, self.len, "list length");
         assert_eq!(self.tail, prev, "list tail");

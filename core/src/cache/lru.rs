@@ -1,6 +1,6 @@
 //! Least-recently-used order: one list, most recent at the head.
 
-use super::arena::{NIL, Node, Pool};
+use super::arena::{NIL, Nodes};
 use super::list::List;
 use super::policy::Victim;
 
@@ -14,20 +14,20 @@ impl Lru {
         Lru { list: List::new() }
     }
 
-    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn on_insert<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         self.list.push_front(nodes, index);
     }
 
     /// Both reads and overwrites count as use.
-    pub fn touch(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn touch<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         self.list.move_to_front(nodes, index);
     }
 
-    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn on_remove<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         self.list.unlink(nodes, index);
     }
 
-    pub fn evict_one(&self, nodes: &Pool<Node>, protect: u32) -> Option<Victim> {
+    pub fn evict_one<K, V>(&self, nodes: &Nodes<K, V>, protect: u32) -> Option<Victim> {
         let index = self.list.oldest_except(nodes, protect);
         (index != NIL).then_some(Victim {
             index,
@@ -39,7 +39,7 @@ impl Lru {
         self.list = List::new();
     }
 
-    pub fn check(&self, nodes: &Pool<Node>, visit: &mut dyn FnMut(u32)) {
+    pub fn check<K, V>(&self, nodes: &Nodes<K, V>, visit: &mut dyn FnMut(u32)) {
         self.list.check(nodes, visit);
     }
 }

@@ -1,8 +1,9 @@
 //! The hot tier: an in-memory map with a byte budget, expiry and pluggable eviction.
 //!
-//! All entries live in one index-addressed arena; the key map stores arena indices, and each
-//! policy threads its own intrusive lists through the arena's nodes. Every operation is O(1)
-//! except under [`EvictionPolicy::Ttl`], whose expiry order is a B-tree (O(log n)).
+//! Each entry is a slot in a hash table (what a hit touches) and a node in an index-addressed
+//! arena (what eviction touches); each policy threads its own intrusive lists through the nodes.
+//! Every operation is O(1) except under [`EvictionPolicy::Ttl`], whose expiry order is a B-tree
+//! (O(log n)).
 //!
 //! Time is passed in as `now`, never read, so the cache is deterministic under simulation.
 //!
@@ -33,7 +34,9 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 
-use hashbrown::HashMap;
+/// The default key hasher of [`Cache`] (foldhash, seeded per instance), for callers that need
+/// to name the type, such as a sharded cache that hashes once for the shard and the cache.
+pub use hashbrown::DefaultHashBuilder;
 
 use self::arena::{Arena, NIL, Node};
 use self::policy::Policy;
@@ -87,18 +90,31 @@ pub struct CacheStats {
     pub bytes: u64,
 }
 
-pub struct Cache<K, V> {
-    config: CacheConfig,
-    map: HashMap<K, u32>,
-    arena: Arena<K, V>,
-    policy: Policy,
-    weight: u64,
+/// What a hit reads and writes (key, value, expiry, last access, S3-FIFO's counter) sits in the
+/// hash table's slot, so an S3-FIFO hit is one probe; list links and policy fields live in the
+/// arena's nodes (see the `arena` module).
+///
+/// `S` hashes keys. The default is `hashbrown`'s, foldhash seeded per cache: as fast as the
+/// hashers of the caches this one is measured against, and seeded so that colliding keys cannot
+/// be prepared in advance (it is not cryptographic; where keys come from an adversary who can
+/// time the cache, pass a SipHash `RandomState` to [`Cache::with_hasher`]).
+///
+/// `repr(C)` puts the counters first: they are the only part of the struct a hit writes, so
+/// behind a lock (as in a sharded cache) they share the lock's cache line instead of making a
+/// second line move between cores on every get.
+#[repr(C)]
+pub struct Cache<K, V, S = DefaultHashBuilder> {
     /// Counters only; `entries` and `bytes` are filled in by `stats()`.
     counters: CacheStats,
+    arena: Arena<K, V>,
+    hasher: S,
+    policy: Policy,
+    weight: u64,
+    config: CacheConfig,
 }
 
 /// Contents are not printed: keys and values may be large or sensitive.
-impl<K, V> fmt::Debug for Cache<K, V> {
+impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("config", &self.config)
@@ -118,14 +134,21 @@ fn reserve_target(capacity_bytes: u64, reserve_pct: u8) -> u64 {
     u64::try_from(u128::from(capacity_bytes) * keep_pct / 100).unwrap_or(capacity_bytes)
 }
 
-impl<K: Hash + Eq + Clone, V> Cache<K, V> {
+impl<K: Hash + Eq, V> Cache<K, V> {
     /// A capacity above 2^63 - 1 bytes is clamped to that, so `config()` may differ there.
-    pub fn new(mut config: CacheConfig) -> Self {
+    pub fn new(config: CacheConfig) -> Self {
+        Cache::with_hasher(config, DefaultHashBuilder::default())
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
+    /// Like [`Cache::new`], hashing keys with `hasher`.
+    pub fn with_hasher(mut config: CacheConfig, hasher: S) -> Self {
         config.capacity_bytes = config.capacity_bytes.min(MAX_CAPACITY_BYTES);
         Cache {
             policy: Policy::new(config.policy, config.capacity_bytes),
             config,
-            map: HashMap::new(),
+            hasher,
             arena: Arena::new(),
             weight: 0,
             counters: CacheStats::default(),
@@ -136,6 +159,16 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         &self.config
     }
 
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The hash the `*_hashed` methods expect, so a caller that needs the hash for itself (a
+    /// sharded cache picking the shard) computes it once.
+    pub fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// Counts a hit or a miss and records the access (policy bookkeeping, last access time).
     /// An expired entry is removed, counted in `expirations`, and is a miss.
     pub fn get<Q>(&mut self, key: &Q, now: Millis) -> Option<&V>
@@ -143,23 +176,55 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(&index) = self.map.get(key) else {
+        let hash = self.hash(key);
+        self.get_hashed(hash, key, now)
+    }
+
+    /// [`Cache::get`] with the key's hash already computed by [`Cache::hash`]. A different
+    /// hash finds nothing (it is a logic error, not a memory one).
+    #[inline]
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Millis) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(bucket) = self.find(hash, key) else {
             self.counters.misses += 1;
             return None;
         };
-        if self.arena.node(index).is_expired(now) {
-            self.map.remove(key);
-            self.detach(index);
-            self.counters.expirations += 1;
-            self.counters.misses += 1;
-            self.after_mutation();
+        let table = self.arena.table_mut();
+        let slot = table.get_bucket_mut(bucket)?;
+        if slot.is_expired(now) {
+            let index = slot.index;
+            self.expire_on_get(index);
             return None;
         }
+        // Stores only what changes: a line left clean costs nothing to evict, and a store to a
+        // line still on its way from memory would hold up the unlock that follows under a lock.
+        if slot.last_access != now {
+            slot.last_access = now;
+        }
+        if !self.policy.on_access_in_place(slot) {
+            let index = slot.index;
+            // Relinking touches nodes only; the slot stays in its bucket.
+            self.policy.on_access(self.arena.nodes_mut(), index);
+        }
         self.counters.hits += 1;
-        self.arena.node_mut(index).last_access = now;
-        self.policy.on_access(self.arena.nodes_mut(), index);
         self.after_mutation();
-        self.arena.value(index)
+        self.arena
+            .table()
+            .get_bucket(bucket)
+            .map(|slot| &slot.value)
+    }
+
+    /// Out of line, so the hit path stays small enough to inline into its callers.
+    #[cold]
+    #[inline(never)]
+    fn expire_on_get(&mut self, index: u32) {
+        self.detach(index);
+        self.counters.expirations += 1;
+        self.counters.misses += 1;
+        self.after_mutation();
     }
 
     /// No stats, no policy bookkeeping, ignores expiry.
@@ -168,7 +233,11 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.get(key).and_then(|&index| self.arena.value(index))
+        let bucket = self.find(self.hash(key), key)?;
+        self.arena
+            .table()
+            .get_bucket(bucket)
+            .map(|slot| &slot.value)
     }
 
     /// Like `peek`: an expired entry that no `get` or `sweep` has removed yet still counts.
@@ -177,7 +246,7 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.contains_key(key)
+        self.find(self.hash(key), key).is_some()
     }
 
     /// Inserts or replaces. `weight_bytes` is what counts against capacity (caller includes key
@@ -196,30 +265,43 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         now: Millis,
         ttl_ms: Option<u64>,
     ) -> bool {
+        let hash = self.hash(&key);
+        self.insert_hashed(hash, key, value, weight_bytes, now, ttl_ms)
+    }
+
+    /// [`Cache::insert`] with the key's hash already computed by [`Cache::hash`]. A different
+    /// hash may leave a second entry for the key (a logic error, not a memory one).
+    pub fn insert_hashed(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight_bytes: u64,
+        now: Millis,
+        ttl_ms: Option<u64>,
+    ) -> bool {
         if weight_bytes > self.config.capacity_bytes {
-            self.remove(&key);
+            self.remove_hashed(hash, &key);
             return false;
         }
+        // `Millis::MAX` is "never" in the slot; the node's copy says so too.
         let expires_at = ttl_ms
             .or(self.config.default_ttl_ms)
-            .map(|ttl| now.plus_ms(ttl));
-        let index = if let Some(&index) = self.map.get(&key) {
-            self.replace(index, value, weight_bytes, expires_at, now);
-            index
+            .map(|ttl| now.plus_ms(ttl))
+            .filter(|&at| at != Millis::MAX);
+        let index = if let Some(bucket) = self.find(hash, &key) {
+            self.replace(bucket, value, weight_bytes, expires_at, now)
         } else {
-            let key_hash = if self.policy.wants_key_hash() {
-                self.map.hasher().hash_one(&key)
-            } else {
-                0
-            };
-            let node = Node::new(weight_bytes, expires_at, now);
-            let Some(index) = self.arena.insert(key.clone(), value, node) else {
+            let node = Node::new(weight_bytes, hash, expires_at);
+            let hasher = &self.hasher;
+            let Some(index) = self
+                .arena
+                .insert(key, value, node, now, |key| hasher.hash_one(key))
+            else {
                 return false;
             };
-            self.map.insert(key, index);
             self.weight += weight_bytes;
-            self.policy
-                .on_insert(self.arena.nodes_mut(), index, key_hash);
+            self.policy.on_insert(self.arena.nodes_mut(), index, hash);
             index
         };
         self.enforce_capacity(index, now);
@@ -227,22 +309,29 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         true
     }
 
+    /// Overwrites the entry in `bucket`, returning its node's index.
     fn replace(
         &mut self,
-        index: u32,
+        bucket: usize,
         value: V,
         weight_bytes: u64,
         expires_at: Option<Millis>,
         now: Millis,
-    ) {
-        let old = *self.arena.node(index);
+    ) -> u32 {
+        let Some(slot) = self.arena.table_mut().get_bucket_mut(bucket) else {
+            return NIL;
+        };
+        slot.value = value;
+        slot.set_expires_at(expires_at);
+        slot.last_access = now;
+        let index = slot.index;
         let node = self.arena.node_mut(index);
-        node.weight = weight_bytes;
-        node.expires_at = expires_at;
-        node.last_access = now;
-        self.weight = self.weight - old.weight + weight_bytes;
-        self.arena.replace_value(index, value);
-        self.policy.on_replace(self.arena.nodes_mut(), index, &old);
+        let old_weight = core::mem::replace(&mut node.weight, weight_bytes);
+        let old_expires_at = core::mem::replace(&mut node.expires_at, expires_at);
+        self.weight = self.weight - old_weight + weight_bytes;
+        self.policy
+            .on_replace(self.arena.nodes_mut(), index, old_weight, old_expires_at);
+        index
     }
 
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
@@ -250,7 +339,18 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let index = self.map.remove(key)?;
+        let hash = self.hash(key);
+        self.remove_hashed(hash, key)
+    }
+
+    /// [`Cache::remove`] with the key's hash already computed by [`Cache::hash`].
+    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let bucket = self.find(hash, key)?;
+        let index = self.arena.table().get_bucket(bucket)?.index;
         let removed = self.detach(index).map(|(_, value)| value);
         self.after_mutation();
         removed
@@ -284,13 +384,12 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
             let Some(index) = self.arena.cursor() else {
                 break;
             };
-            let node = self.arena.node(index);
-            if node.is_expired(now) {
+            if self.arena.node(index).is_expired(now) {
                 self.counters.expirations += 1;
             } else if self
                 .arena
-                .key(index)
-                .is_some_and(|key| remove_idle(key, node.last_access))
+                .slot(index)
+                .is_some_and(|slot| remove_idle(&slot.key, slot.last_access))
             {
                 self.counters.idle_removals += 1;
             } else {
@@ -298,7 +397,7 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
                 continue;
             }
             // Removing the cursor's entry moves the cursor on to the next one.
-            self.remove_index(index);
+            self.detach(index);
             removed += 1;
         }
         if removed > 0 {
@@ -313,9 +412,11 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map
-            .get(key)
-            .map(|&index| self.arena.node(index).last_access)
+        let bucket = self.find(self.hash(key), key)?;
+        self.arena
+            .table()
+            .get_bucket(bucket)
+            .map(|slot| slot.last_access)
     }
 
     /// Shrinks by evicting (down to the reserve target, as after an insert); `now` decides which
@@ -355,13 +456,12 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
     /// Drops every entry (and S3-FIFO's ghost, which would describe a cache that no longer
     /// exists). The counters are kept: they describe the cache's history, not its contents.
     pub fn clear(&mut self) {
-        self.map.clear();
         self.arena.clear();
         self.policy.clear();
         self.weight = 0;
     }
 
-    /// Walks every structure and asserts its invariants (list links, totals, map<->arena
+    /// Walks every structure and asserts its invariants (list links, totals, table<->arena
     /// agreement). O(n): for tests, and after every mutation with `strict-assertions`.
     pub fn check_invariants(&self) {
         let (live, weight) = self.arena.check();
@@ -369,15 +469,12 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
             weight, self.weight,
             "weight total disagrees with the entries"
         );
-        assert_eq!(
-            self.map.len(),
-            self.arena.len(),
-            "map and arena sizes differ"
-        );
-        for (key, &index) in &self.map {
-            assert!(
-                self.arena.key(index) == Some(key),
-                "map entry points at another key"
+        for slot in self.arena.table() {
+            assert_eq!(
+                self.arena.node(slot.index).hash,
+                self.hash(&slot.key),
+                "node {} keeps another hash than its key's",
+                slot.index
             );
         }
         self.policy.check(self.arena.nodes(), &live);
@@ -386,6 +483,17 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
     fn after_mutation(&self) {
         #[cfg(feature = "strict-assertions")]
         self.check_invariants();
+    }
+
+    /// The table bucket holding `key`'s slot.
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.arena
+            .table()
+            .find_bucket_index(hash, |slot| slot.key.borrow() == key)
     }
 
     /// Evicts while over capacity, down to the reserve target, never choosing `protect`.
@@ -398,30 +506,21 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
             let Some(victim) = self.policy.evict_one(self.arena.nodes_mut(), protect) else {
                 break;
             };
-            if victim.to_ghost
-                && let Some(key) = self.arena.key(victim.index)
-            {
-                let hash = self.map.hasher().hash_one(key);
-                self.policy.remember_evicted(hash, self.arena.len());
+            let node = *self.arena.node(victim.index);
+            if victim.to_ghost {
+                self.policy.remember_evicted(node.hash, self.arena.len());
             }
             // An entry past its expiry was dead already; evicting it cost nothing.
-            if self.arena.node(victim.index).is_expired(now) {
+            if node.is_expired(now) {
                 self.counters.expirations += 1;
             } else {
                 self.counters.evictions += 1;
             }
-            self.remove_index(victim.index);
+            self.detach(victim.index);
         }
     }
 
-    /// Removes an entry found by index (eviction, sweep), including its map entry.
-    fn remove_index(&mut self, index: u32) {
-        if let Some((key, _value)) = self.detach(index) {
-            self.map.remove(&key);
-        }
-    }
-
-    /// Unlinks an entry from the policy and frees its slot; the map is the caller's business.
+    /// Unlinks an entry from the policy and frees its node and slot.
     fn detach(&mut self, index: u32) -> Option<(K, V)> {
         self.policy.on_remove(self.arena.nodes_mut(), index);
         self.weight -= self.arena.node(index).weight;
@@ -430,7 +529,18 @@ impl<K: Hash + Eq + Clone, V> Cache<K, V> {
 }
 
 #[cfg(test)]
-impl<K: Hash + Eq + Clone, V> Cache<K, V> {
+impl<K: Hash + Eq, V> Cache<K, V> {
+    /// The arena slot of a cached key, for tests that inspect nodes; `NIL` when absent.
+    fn index_of<Q>(&self, key: &Q) -> u32
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(self.hash(key), key)
+            .and_then(|bucket| self.arena.table().get_bucket(bucket))
+            .map_or(NIL, |slot| slot.index)
+    }
+
     /// Ghost entries currently remembered (S3-FIFO only), for tests.
     fn ghost_len(&self) -> usize {
         match &self.policy {

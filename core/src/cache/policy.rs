@@ -6,11 +6,12 @@
 use alloc::vec;
 
 use super::EvictionPolicy;
-use super::arena::{Node, Pool};
+use super::arena::{Nodes, Slot};
 use super::lfu::Lfu;
 use super::lru::Lru;
 use super::s3fifo::S3Fifo;
 use super::ttl::TtlOrder;
+use crate::time::Millis;
 
 /// The entry a policy chose to evict. It is still linked; the cache removes it through the same
 /// path as any other removal so the bookkeeping lives in one place.
@@ -39,13 +40,7 @@ impl Policy {
         }
     }
 
-    /// Whether inserts must supply the key's hash (only S3-FIFO's ghost uses it), so the other
-    /// policies do not pay for hashing the key twice.
-    pub fn wants_key_hash(&self) -> bool {
-        matches!(self, Policy::S3Fifo(_))
-    }
-
-    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32, key_hash: u64) {
+    pub fn on_insert<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32, key_hash: u64) {
         match self {
             Policy::S3Fifo(p) => p.on_insert(nodes, index, key_hash),
             Policy::Lru(p) => p.on_insert(nodes, index),
@@ -54,7 +49,20 @@ impl Policy {
         }
     }
 
-    pub fn on_access(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    /// Records a hit on `slot` when the policy needs nothing else (S3-FIFO's counter), so a hit
+    /// touches the table and nothing more; false when lists must move, for
+    /// [`Policy::on_access`].
+    pub fn on_access_in_place<K, V>(&self, slot: &mut Slot<K, V>) -> bool {
+        match self {
+            Policy::S3Fifo(_) => {
+                S3Fifo::bump(slot);
+                true
+            }
+            Policy::Lru(_) | Policy::Lfu(_) | Policy::Ttl(_) => false,
+        }
+    }
+
+    pub fn on_access<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         match self {
             Policy::S3Fifo(p) => p.on_access(nodes, index),
             Policy::Lru(p) => p.touch(nodes, index),
@@ -63,17 +71,23 @@ impl Policy {
         }
     }
 
-    /// The node already carries the new weight and expiry; `old` is how it was filed.
-    pub fn on_replace(&mut self, nodes: &mut Pool<Node>, index: u32, old: &Node) {
+    /// The entry already carries the new weight and expiry; the old ones are how it was filed.
+    pub fn on_replace<K, V>(
+        &mut self,
+        nodes: &mut Nodes<K, V>,
+        index: u32,
+        old_weight: u64,
+        old_expires_at: Option<Millis>,
+    ) {
         match self {
-            Policy::S3Fifo(p) => p.on_replace(nodes, index, old),
+            Policy::S3Fifo(p) => p.on_replace(nodes, index, old_weight),
             Policy::Lru(p) => p.touch(nodes, index),
             Policy::Lfu(p) => p.touch(nodes, index),
-            Policy::Ttl(p) => p.on_replace(nodes, index, old),
+            Policy::Ttl(p) => p.on_replace(nodes, index, old_expires_at),
         }
     }
 
-    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
+    pub fn on_remove<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
         match self {
             Policy::S3Fifo(p) => p.on_remove(nodes, index),
             Policy::Lru(p) => p.on_remove(nodes, index),
@@ -83,7 +97,7 @@ impl Policy {
     }
 
     /// Never returns `protect`; `None` when nothing else is left.
-    pub fn evict_one(&mut self, nodes: &mut Pool<Node>, protect: u32) -> Option<Victim> {
+    pub fn evict_one<K, V>(&mut self, nodes: &mut Nodes<K, V>, protect: u32) -> Option<Victim> {
         match self {
             Policy::S3Fifo(p) => p.evict_one(nodes, protect),
             Policy::Lru(p) => p.evict_one(nodes, protect),
@@ -114,7 +128,7 @@ impl Policy {
     }
 
     /// Asserts the policy's own invariants and that it tracks each live entry exactly once.
-    pub fn check(&self, nodes: &Pool<Node>, live: &[u32]) {
+    pub fn check<K, V>(&self, nodes: &Nodes<K, V>, live: &[u32]) {
         let mut seen = vec![false; nodes.slots()];
         let mut tracked = 0usize;
         let mut visit = |index: u32| {

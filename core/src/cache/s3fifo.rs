@@ -12,7 +12,7 @@
 //! what makes the policy resistant to scans: a one-pass scan churns the small queue and the ghost
 //! but cannot push frequently used entries out of main.
 
-use super::arena::{NIL, Node, Pool};
+use super::arena::{NIL, Nodes, Slot};
 use super::ghost::Ghost;
 use super::list::List;
 use super::policy::Victim;
@@ -60,44 +60,53 @@ impl S3Fifo {
         self.small_target = small_target(capacity_bytes);
     }
 
-    fn push_main(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let node = nodes.get_mut(index);
+    fn push_main<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        let node = nodes.node_mut(index);
         node.in_main = true;
         self.main_bytes += node.weight;
         self.main.push_front(nodes, index);
     }
 
-    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32, key_hash: u64) {
-        nodes.get_mut(index).freq = 0;
+    pub fn on_insert<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32, key_hash: u64) {
         if self.ghost.take(key_hash) {
             self.push_main(nodes, index);
         } else {
-            let node = nodes.get_mut(index);
+            let node = nodes.node_mut(index);
             node.in_main = false;
             self.small_bytes += node.weight;
             self.small.push_front(nodes, index);
         }
     }
 
-    pub fn on_access(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let node = nodes.get_mut(index);
-        node.freq = node.freq.saturating_add(1).min(MAX_FREQ);
+    pub fn on_access<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        if let Some(slot) = nodes.slot_mut(index) {
+            Self::bump(slot);
+        }
+    }
+
+    /// A hit needs nothing but the entry's slot, so the cache calls this on the slot its probe
+    /// found. A saturated counter is not stored again, so hits on hot entries leave the line
+    /// clean.
+    pub fn bump<K, V>(slot: &mut Slot<K, V>) {
+        if slot.freq < MAX_FREQ {
+            slot.freq += 1;
+        }
     }
 
     /// An overwrite is an access that may also change the weight; the entry keeps its place.
-    pub fn on_replace(&mut self, nodes: &mut Pool<Node>, index: u32, old: &Node) {
-        let node = *nodes.get(index);
+    pub fn on_replace<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32, old_weight: u64) {
+        let node = *nodes.node(index);
         let bytes = if node.in_main {
             &mut self.main_bytes
         } else {
             &mut self.small_bytes
         };
-        *bytes = *bytes - old.weight + node.weight;
+        *bytes = *bytes - old_weight + node.weight;
         self.on_access(nodes, index);
     }
 
-    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let node = *nodes.get(index);
+    pub fn on_remove<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        let node = *nodes.node(index);
         if node.in_main {
             self.main_bytes -= node.weight;
             self.main.unlink(nodes, index);
@@ -115,18 +124,18 @@ impl S3Fifo {
     ///
     /// `protect` is invisible here: the evictor behaves as if the entry whose insert triggered
     /// this eviction were not queued yet, which is the classic "make room, then insert" order.
-    pub fn evict_one(&mut self, nodes: &mut Pool<Node>, protect: u32) -> Option<Victim> {
+    pub fn evict_one<K, V>(&mut self, nodes: &mut Nodes<K, V>, protect: u32) -> Option<Victim> {
         loop {
             let small_tail = self.small.oldest_except(nodes, protect);
             let main_tail = self.main.oldest_except(nodes, protect);
             let from_small =
                 small_tail != NIL && (self.small_bytes >= self.small_target || main_tail == NIL);
             if from_small {
-                if nodes.get(small_tail).freq >= PROMOTE_FREQ {
-                    self.small_bytes -= nodes.get(small_tail).weight;
+                if nodes.freq(small_tail) >= PROMOTE_FREQ {
+                    self.small_bytes -= nodes.node(small_tail).weight;
                     self.small.unlink(nodes, small_tail);
                     // The counter measured use in small; main starts the entry afresh.
-                    nodes.get_mut(small_tail).freq = 0;
+                    nodes.set_freq(small_tail, 0);
                     self.push_main(nodes, small_tail);
                     continue;
                 }
@@ -138,9 +147,10 @@ impl S3Fifo {
             if main_tail == NIL {
                 return None;
             }
-            let node = nodes.get_mut(main_tail);
-            if node.freq > 0 {
-                node.freq -= 1;
+            if let Some(slot) = nodes.slot_mut(main_tail)
+                && slot.freq > 0
+            {
+                slot.freq -= 1;
                 self.main.move_to_front(nodes, main_tail);
                 continue;
             }
@@ -171,16 +181,17 @@ impl S3Fifo {
         self.ghost.clear();
     }
 
-    pub fn check(&self, nodes: &Pool<Node>, visit: &mut dyn FnMut(u32)) {
+    pub fn check<K, V>(&self, nodes: &Nodes<K, V>, visit: &mut dyn FnMut(u32)) {
         for (list, in_main, bytes) in [
             (&self.small, false, self.small_bytes),
             (&self.main, true, self.main_bytes),
         ] {
             let mut sum = 0u64;
             list.check(nodes, |index| {
-                let node = nodes.get(index);
+                let node = nodes.node(index);
                 assert_eq!(node.in_main, in_main, "entry {index} on the wrong queue");
-                assert!(node.freq <= MAX_FREQ, "counter of {index} exceeds two bits");
+                let freq = nodes.freq(index);
+                assert!(freq <= MAX_FREQ, "counter of {index} exceeds two bits");
                 sum += node.weight;
                 visit(index);
             });

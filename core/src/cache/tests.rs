@@ -408,3 +408,67 @@ fn zero_capacity_caches_only_weightless_entries() {
     assert_eq!(cache.get(&2, Millis(1)), Some(&()));
     cache.check_invariants();
 }
+
+#[test]
+fn hashed_calls_agree_with_plain_ones_and_any_hasher_works() {
+    for policy in ALL_POLICIES {
+        let mut cache = Cache::with_hasher(config(policy, 1000, 0), std::hash::RandomState::new());
+        for k in 0..200u64 {
+            let hash = cache.hash(&k);
+            assert!(cache.insert_hashed(hash, k, k + 1, 1, Millis(k), None));
+        }
+        for k in 0..200u64 {
+            assert_eq!(cache.get(&k, Millis(300)), Some(&(k + 1)));
+            let hash = cache.hash(&k);
+            assert_eq!(cache.get_hashed(hash, &k, Millis(300)), Some(&(k + 1)));
+        }
+        let hash = cache.hash(&7u64);
+        assert_eq!(cache.remove_hashed(hash, &7u64), Some(8));
+        assert_eq!(cache.remove(&8u64), Some(9));
+        assert!(!cache.contains(&7u64) && cache.peek(&9u64) == Some(&10));
+        assert_eq!(cache.len(), 198);
+        cache.check_invariants();
+    }
+}
+
+/// The table rehashes keys when it grows, and eviction and the sweep find slots by the hash each
+/// node keeps; string keys looked up as `str` exercise both through `Borrow`.
+#[test]
+fn borrowed_lookups_survive_growth_eviction_and_sweeps() {
+    use alloc::string::{String, ToString};
+    for policy in ALL_POLICIES {
+        let mut cache: Cache<String, usize> = Cache::new(config(policy, 3000, 10));
+        for i in 0..10_000usize {
+            let now = Millis(i as u64);
+            let ttl = (i % 7 == 0).then_some(50);
+            assert!(cache.insert(i.to_string(), i, 1, now, ttl));
+            if i % 3 == 0 {
+                let probe = (i / 2).to_string();
+                if let Some(&v) = cache.get(probe.as_str(), now) {
+                    assert_eq!(v, i / 2);
+                }
+            }
+            if i % 1000 == 999 {
+                cache.sweep(now, Some(400), 500);
+                cache.check_invariants();
+            }
+        }
+        assert!(cache.len() <= 3000);
+        assert_eq!(cache.peek("9999"), Some(&9999));
+    }
+}
+
+/// Expiry is kept in eight bytes, with the end of time meaning "never": a TTL that saturates
+/// there never expires (it meant half a billion years), while every earlier deadline does.
+#[test]
+fn a_deadline_saturating_at_the_end_of_time_means_never() {
+    for policy in ALL_POLICIES {
+        let mut cache = Cache::new(config(policy, 100, 0));
+        let late = Millis(u64::MAX - 10);
+        assert!(cache.insert(1u8, 'a', 1, late, Some(100)));
+        assert!(cache.insert(2u8, 'b', 1, late, Some(5)));
+        assert_eq!(cache.get(&1, Millis::MAX), Some(&'a'), "{policy:?}");
+        assert_eq!(cache.get(&2, Millis(u64::MAX - 5)), None, "{policy:?}");
+        cache.check_invariants();
+    }
+}

@@ -110,7 +110,7 @@ fn lfu_matches_a_scanning_reference_and_keeps_its_invariants() {
 
 fn links_of(cache: &Cache<u32, ()>, keys: &[u32]) -> Vec<Links> {
     keys.iter()
-        .map(|k| cache.arena.node(cache.map[k]).links)
+        .map(|k| cache.arena.node(cache.index_of(k)).links)
         .collect()
 }
 
@@ -129,11 +129,11 @@ fn s3fifo_hits_bump_a_counter_without_moving_nodes() {
     }
     assert_eq!(links_of(&cache, &keys), before);
     assert_eq!(
-        cache.arena.node(cache.map[&0]).freq,
+        cache.arena.nodes().freq(cache.index_of(&0)),
         3,
         "counter saturates at 3"
     );
-    assert_eq!(cache.arena.node(cache.map[&1]).freq, 0);
+    assert_eq!(cache.arena.nodes().freq(cache.index_of(&1)), 0);
 }
 
 #[test]
@@ -147,12 +147,12 @@ fn s3fifo_promotes_reused_entries_and_remembers_one_hit_wonders() {
     cache.get(&1, Millis(1));
     cache.insert(10, (), 1, Millis(2), None);
     // 0 was used twice in small: promoted. 1 was used once: evicted, its hash kept as a ghost.
-    assert!(cache.arena.node(cache.map[&0]).in_main);
+    assert!(cache.arena.node(cache.index_of(&0)).in_main);
     assert!(!cache.contains(&1));
     assert_eq!(cache.ghost_len(), 1);
     // A ghost coming back skips the small queue, and the ghost entry is consumed.
     cache.insert(1, (), 1, Millis(3), None);
-    assert!(cache.arena.node(cache.map[&1]).in_main);
+    assert!(cache.arena.node(cache.index_of(&1)).in_main);
     assert_eq!(
         cache.ghost_len(),
         1,
@@ -175,7 +175,7 @@ fn s3fifo_main_reinserts_used_entries_like_a_clock() {
     for k in 0..4u32 {
         cache.insert(k, (), 1, Millis(1), None);
         assert!(
-            cache.arena.node(cache.map[&k]).in_main,
+            cache.arena.node(cache.index_of(&k)).in_main,
             "ghost {k} admitted to main"
         );
     }
@@ -184,7 +184,7 @@ fn s3fifo_main_reinserts_used_entries_like_a_clock() {
     // but was used, so it is reinserted with its counter decremented and 1 goes instead.
     cache.insert(100, (), 1, Millis(3), None);
     assert!(cache.contains(&0) && !cache.contains(&1));
-    assert_eq!(cache.arena.node(cache.map[&0]).freq, 0);
+    assert_eq!(cache.arena.nodes().freq(cache.index_of(&0)), 0);
     cache.check_invariants();
 }
 

@@ -7,7 +7,7 @@
 
 use alloc::collections::BTreeMap;
 
-use super::arena::{Node, Pool};
+use super::arena::Nodes;
 use super::lru::Lru;
 use super::policy::Victim;
 use crate::time::Millis;
@@ -28,12 +28,11 @@ impl TtlOrder {
         }
     }
 
-    pub fn on_insert(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let node = nodes.get_mut(index);
-        if let Some(at) = node.expires_at {
+    pub fn on_insert<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        if let Some(at) = nodes.node(index).expires_at {
             let seq = self.next_seq;
             self.next_seq += 1;
-            node.seq = seq;
+            nodes.node_mut(index).seq = seq;
             self.by_expiry.insert((at, seq), index);
         } else {
             self.forever.on_insert(nodes, index);
@@ -41,34 +40,40 @@ impl TtlOrder {
     }
 
     /// Expiring entries are ordered by time alone; only the no-expiry group tracks recency.
-    pub fn on_access(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        if nodes.get(index).expires_at.is_none() {
+    pub fn on_access<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        if nodes.node(index).expires_at.is_none() {
             self.forever.touch(nodes, index);
         }
     }
 
-    /// `old` is the node as it was before the overwrite changed its expiry; the entry is filed
-    /// again under the new one.
-    pub fn on_replace(&mut self, nodes: &mut Pool<Node>, index: u32, old: &Node) {
-        self.detach(nodes, index, old);
+    /// `old_expires_at` is the expiry before the overwrite changed it (the sequence number is
+    /// still the old one); the entry is filed again under the new one.
+    pub fn on_replace<K, V>(
+        &mut self,
+        nodes: &mut Nodes<K, V>,
+        index: u32,
+        old_expires_at: Option<Millis>,
+    ) {
+        self.detach(nodes, index, old_expires_at);
         self.on_insert(nodes, index);
     }
 
-    pub fn on_remove(&mut self, nodes: &mut Pool<Node>, index: u32) {
-        let node = *nodes.get(index);
-        self.detach(nodes, index, &node);
+    pub fn on_remove<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32) {
+        let expires_at = nodes.node(index).expires_at;
+        self.detach(nodes, index, expires_at);
     }
 
-    fn detach(&mut self, nodes: &mut Pool<Node>, index: u32, filed_as: &Node) {
-        if let Some(at) = filed_as.expires_at {
-            let removed = self.by_expiry.remove(&(at, filed_as.seq));
+    /// `filed_under` is the expiry the entry was filed under (with the node's sequence number).
+    fn detach<K, V>(&mut self, nodes: &mut Nodes<K, V>, index: u32, filed_under: Option<Millis>) {
+        if let Some(at) = filed_under {
+            let removed = self.by_expiry.remove(&(at, nodes.node(index).seq));
             debug_assert_eq!(removed, Some(index));
         } else {
             self.forever.on_remove(nodes, index);
         }
     }
 
-    pub fn evict_one(&self, nodes: &Pool<Node>, protect: u32) -> Option<Victim> {
+    pub fn evict_one<K, V>(&self, nodes: &Nodes<K, V>, protect: u32) -> Option<Victim> {
         let soonest = self
             .by_expiry
             .values()
@@ -88,15 +93,15 @@ impl TtlOrder {
         self.forever.clear();
     }
 
-    pub fn check(&self, nodes: &Pool<Node>, visit: &mut dyn FnMut(u32)) {
+    pub fn check<K, V>(&self, nodes: &Nodes<K, V>, visit: &mut dyn FnMut(u32)) {
         for (&(at, seq), &index) in &self.by_expiry {
             assert!(
                 (index as usize) < nodes.slots(),
                 "expiry index names slot {index}"
             );
-            let node = nodes.get(index);
+            let node = nodes.node(index);
             assert_eq!(
-                node.expires_at,
+                nodes.node(index).expires_at,
                 Some(at),
                 "entry {index} filed under a stale expiry"
             );
@@ -108,7 +113,7 @@ impl TtlOrder {
         }
         self.forever.check(nodes, &mut |index| {
             assert_eq!(
-                nodes.get(index).expires_at,
+                nodes.node(index).expires_at,
                 None,
                 "expiring entry {index} in no-expiry list"
             );
