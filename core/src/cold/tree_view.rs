@@ -239,14 +239,28 @@ impl TreeView {
 
     /// The view of the version that git delta `delta` (`gitformat-pack`, "Deltified
     /// representation") makes from this one.
-    pub fn with_delta(&self, root: &RootTree, delta: &[u8]) -> Result<TreeView, MalformedObject> {
+    ///
+    /// `max_len` bounds the version's declared size: the header is untrusted, and a copy
+    /// instruction of a few bytes can repeat the whole base, so a small delta could declare
+    /// (and produce, as pieces) a version of any size, which a lookup in an out-of-order
+    /// version then rebuilds whole. The pieces are bounded as well: flattened as soon as they
+    /// pass what a finished view keeps (`PIECES_FLATTEN_AT`), not only at the end.
+    pub fn with_delta(
+        &self,
+        root: &RootTree,
+        delta: &[u8],
+        max_len: usize,
+    ) -> Result<TreeView, MalformedObject> {
         let (base_size, rest) = delta_size(delta)?;
         if base_size != self.len as u64 {
             return Err(malformed("delta for a base of another size"));
         }
         let (result_size, mut ops) = delta_size(rest)?;
-        let result_size =
-            usize::try_from(result_size).map_err(|_| malformed("delta result too large"))?;
+        let result_size = usize::try_from(result_size)
+            .ok()
+            .filter(|&n| n <= max_len)
+            .ok_or_else(|| malformed("delta result above the size limit"))?;
+        let pieces_max = PIECES_FLATTEN_AT.max(result_size / PIECE_BYTES_MIN);
         let mut next = TreeView {
             pieces: Vec::with_capacity(self.pieces.len() + 64),
             inserted: Vec::new(),
@@ -297,16 +311,27 @@ impl TreeView {
                 data.len()
             };
             produced += len;
+            if next.pieces.len() > pieces_max {
+                // Fragmented beyond what is kept: the bytes so far as one run (at most once per
+                // `pieces_max` pieces, each of at least a byte: a bounded number of times).
+                next.flatten(root)?;
+            }
         }
         if produced != result_size {
             return Err(malformed("delta result shorter than declared"));
         }
-        if next.pieces.len() > PIECES_FLATTEN_AT && next.pieces.len() > next.len / PIECE_BYTES_MIN {
-            let flat = next.to_vec(root);
-            next.pieces = alloc::vec![Piece::new(0, flat.len(), false, 0)?];
-            next.inserted = flat;
+        if next.pieces.len() > pieces_max {
+            next.flatten(root)?;
         }
         Ok(next)
+    }
+
+    /// Replaces the pieces by one run of inserted bytes holding the same bytes.
+    fn flatten(&mut self, root: &RootTree) -> Result<(), MalformedObject> {
+        let flat = self.to_vec(root);
+        self.pieces = alloc::vec![Piece::new(0, flat.len(), false, 0)?];
+        self.inserted = flat;
+        Ok(())
     }
 
     /// Appends a piece of inserted bytes `data` at offset `at` of this version.
@@ -1017,7 +1042,7 @@ mod tests {
                 let next = encode_tree(&mut entries);
                 let block = [3, 8, 16, 40][rng.below(4)];
                 let d = delta(&bytes, &next, block, &mut rng);
-                view = view.with_delta(&root, &d).unwrap();
+                view = view.with_delta(&root, &d, usize::MAX).unwrap();
                 assert_eq!(view.to_vec(&root), next);
                 bytes = next;
                 check_lookups(&view, &root, &bytes, &probes);
@@ -1071,7 +1096,7 @@ mod tests {
             .concat(),
         ] {
             let d = delta(&sorted, &target, 8, &mut Rng(7));
-            let next = view.with_delta(&root, &d).unwrap();
+            let next = view.with_delta(&root, &d, usize::MAX).unwrap();
             let index = next.index(&root).unwrap();
             for n in [&b"a"[..], b"b", b"c", b"d", b"e"] {
                 let expected = parse::find_entry(&target, n, false).unwrap();
@@ -1082,6 +1107,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A delta of a few bytes per copy of the whole base declares a version of any size: it
+    /// is refused past the caller's limit, and a version within it keeps its pieces bounded
+    /// while it is built (flattened as it goes), with the right bytes.
+    #[test]
+    fn copies_cannot_blow_a_version_up_past_the_limits() {
+        let mut rng = Rng(9);
+        let mut entries: Vec<TreeEntry> = (0..400).map(|_| random_entry(&mut rng)).collect();
+        dedup(&mut entries);
+        let bytes = encode_tree(&mut entries);
+        assert!(bytes.len() > 8192);
+        let root = RootTree::new(bytes.clone()).unwrap();
+        let view = TreeView::new(&root);
+        let repeat = |base_len: usize, times: usize| {
+            let mut d = Vec::new();
+            varint(base_len, &mut d);
+            varint(base_len * times, &mut d);
+            for _ in 0..times {
+                copy(0, base_len, &mut d);
+            }
+            d
+        };
+        // 100,000 copies of the root: a few hundred KB of delta declaring ~1 GB.
+        let huge = repeat(bytes.len(), 100_000);
+        assert!(view.with_delta(&root, &huge, 1 << 20).is_err());
+        // 4096 single bytes of the root (every other one): a view of 4096 one-byte pieces.
+        let mut d = Vec::new();
+        varint(bytes.len(), &mut d);
+        varint(4096, &mut d);
+        for k in 0..4096 {
+            copy(2 * k, 1, &mut d);
+        }
+        let fragmented = view.with_delta(&root, &d, usize::MAX).unwrap();
+        assert_eq!(fragmented.pieces.len(), 4096);
+        let base: Vec<u8> = bytes.iter().step_by(2).take(4096).copied().collect();
+        assert_eq!(fragmented.to_vec(&root), base);
+        // 500 copies of it: 2 MB in 2M pieces unless flattened along the way.
+        let d = repeat(4096, 500);
+        let limit = 4096 * 500;
+        assert!(fragmented.with_delta(&root, &d, limit - 1).is_err());
+        let next = fragmented.with_delta(&root, &d, limit).unwrap();
+        assert!(next.pieces.len() <= PIECES_FLATTEN_AT.max(limit / PIECE_BYTES_MIN));
+        assert_eq!(next.to_vec(&root), base.repeat(500));
     }
 
     #[test]
@@ -1108,7 +1177,7 @@ mod tests {
             }
         };
         for cut in 0..d.len() {
-            if let Ok(v) = view.with_delta(&root, &d[..cut]) {
+            if let Ok(v) = view.with_delta(&root, &d[..cut], usize::MAX) {
                 probe(&v);
             }
         }
@@ -1116,7 +1185,7 @@ mod tests {
             for flip in [0x01u8, 0x80, 0xff] {
                 let mut damaged = d.clone();
                 damaged[i] ^= flip;
-                if let Ok(v) = view.with_delta(&root, &damaged) {
+                if let Ok(v) = view.with_delta(&root, &damaged, usize::MAX) {
                     probe(&v);
                 }
             }

@@ -49,6 +49,9 @@ const VERSION_IDS_MAX: usize = 32 << 10;
 /// Bytes one inflated tree or delta may declare. Pack headers are untrusted: this bounds what a
 /// damaged one can make us allocate.
 const OBJECT_BYTES_MAX: u64 = 256 << 20;
+/// [`OBJECT_BYTES_MAX`] as a `usize`: also the most a version rebuilt from deltas may declare
+/// (a delta of a few bytes per copy can declare any size).
+const OBJECT_BYTES_MAX_USIZE: usize = 256 << 20;
 
 /// One pack: its index and its data (both mapped by gix).
 struct PackFiles {
@@ -335,7 +338,7 @@ impl TreeReader {
             let delta = inflate(pack, entry, inflater).map_err(|e| damaged(tree, e))?;
             let next = view
                 .view
-                .with_delta(&root, &delta)
+                .with_delta(&root, &delta, OBJECT_BYTES_MAX_USIZE)
                 .map_err(|e| damaged(tree, e))?;
             view = Arc::new(CachedView::new(root_key, next));
             lock(&self.views).insert((pack.checksum, entry.pack_offset()), Arc::clone(&view));
