@@ -479,3 +479,83 @@ fn packs_are_merged_in_the_background_and_reads_survive_it() {
         &["fsck", "--strict", "--no-dangling"],
     );
 }
+
+/// `git` with `input` on its stdin.
+fn git_stdin(repo: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The store keeps its last commit's trees to build the next commit on; a commit made by
+/// someone else in between (here `git` itself) must be the parent instead, its files kept.
+#[test]
+fn a_commit_builds_on_a_ref_moved_by_git_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    for i in 0..20 {
+        store
+            .put(&format!("d{}/k{i}", i % 4), format!("v{i}"))
+            .unwrap();
+    }
+    store.sync(SyncLevel::Commit).unwrap();
+    store.put("d1/k1", "changed").unwrap();
+    store.sync(SyncLevel::Commit).unwrap();
+    let repo = dir.path().join("cold.git");
+    // By hand: a file added next to the store's in d2, as a new commit on main.
+    let tip = git(&repo, &["rev-parse", "main"]).trim().to_owned();
+    let blob = git_stdin(&repo, &["hash-object", "-w", "--stdin"], "by hand");
+    let d2 = git(&repo, &["rev-parse", "main:d2"]).trim().to_owned();
+    let mut listing = git(&repo, &["ls-tree", &d2]);
+    listing.push_str(&format!("100644 blob {blob}\thand.txt\n"));
+    let new_d2 = git_stdin(&repo, &["mktree"], &listing);
+    let root = git(&repo, &["ls-tree", "main"]).replace(&d2, &new_d2);
+    let new_root = git_stdin(&repo, &["mktree"], &root);
+    let by_hand = git(
+        &repo,
+        &[
+            "-c",
+            "user.name=H",
+            "-c",
+            "user.email=h@example.org",
+            "commit-tree",
+            &new_root,
+            "-p",
+            &tip,
+            "-m",
+            "by hand",
+        ],
+    )
+    .trim()
+    .to_owned();
+    git(&repo, &["update-ref", "refs/heads/main", &by_hand, &tip]);
+    // The store's next commit, touching the same directory.
+    store.put("d2/k2", "after").unwrap();
+    store.sync(SyncLevel::Commit).unwrap();
+    assert_eq!(git(&repo, &["rev-parse", "main~1"]).trim(), by_hand);
+    assert_eq!(git(&repo, &["show", "main:d2/hand.txt"]), "by hand");
+    assert_eq!(git(&repo, &["show", "main:d2/k2.v"]), "after");
+    assert_eq!(git(&repo, &["show", "main:d1/k1.v"]), "changed");
+    git(&repo, &["fsck", "--strict", "--no-dangling"]);
+    // Once more, on the store's own commit again.
+    store.put("d2/k6", "again").unwrap();
+    store.sync(SyncLevel::Commit).unwrap();
+    assert_eq!(git(&repo, &["show", "main:d2/hand.txt"]), "by hand");
+    assert_eq!(git(&repo, &["show", "main:d2/k6.v"]), "again");
+    store.close().unwrap();
+}

@@ -95,6 +95,53 @@ const PACK_SLOTS: u16 = 4096;
 /// Per reading thread: enough for the trees along a few hot paths of a wide repository.
 const OBJECT_CACHE_BYTES: usize = 16 << 20;
 
+/// Bound on the tip's trees kept for the next commit ([`CommitBase`]), counted as encoded tree
+/// bytes: a 10,000-entry directory is ~350 KB.
+const COMMIT_BASE_TREE_BYTES_MAX: usize = 16 << 20;
+
+/// The commit this store wrote last, and the trees of it that commits have written or read,
+/// so that the next commit builds on them without asking gix. A new pack per commit makes
+/// every gix lookup rescan the pack directory and map the new pack first: most of a small
+/// commit's CPU time. Trees are content-addressed, so a cached tree is never stale; the tip is
+/// used only while `refs/heads/main` still names it.
+#[derive(Debug, Default)]
+struct CommitBase {
+    tip: Option<(Oid, Oid)>,
+    trees: std::collections::HashMap<Oid, Vec<TreeEntry>>,
+    tree_bytes: usize,
+}
+
+impl CommitBase {
+    /// A tree for the commit being built, taken out: the commit replaces it with a new
+    /// version, which [`CommitBase::advance`] puts in its place.
+    fn take(&mut self, oid: &Oid) -> Option<Vec<TreeEntry>> {
+        let entries = self.trees.remove(oid)?;
+        self.tree_bytes = self.tree_bytes.saturating_sub(Self::bytes(&entries));
+        Some(entries)
+    }
+
+    /// After commit `commit` (root `tree`) was made durable with `objects`.
+    fn advance(&mut self, commit: Oid, tree: Oid, objects: &[objects::Object]) {
+        for object in objects.iter().filter(|o| o.kind == Kind::Tree) {
+            let Ok(entries) = parse::tree_entries(&object.data) else {
+                continue;
+            };
+            self.tree_bytes += Self::bytes(&entries);
+            self.trees.insert(object.oid, entries);
+        }
+        if self.tree_bytes > COMMIT_BASE_TREE_BYTES_MAX {
+            self.trees.clear();
+            self.tree_bytes = 0;
+        }
+        self.tip = Some((commit, tree));
+    }
+
+    /// A tree's encoded size, near enough: name, mode and id per entry.
+    fn bytes(entries: &[TreeEntry]) -> usize {
+        entries.iter().map(|e| e.name.len() + 28).sum()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ColdRepo {
     path: PathBuf,
@@ -105,6 +152,7 @@ pub(crate) struct ColdRepo {
     /// Entry lookups in packed trees without rebuilding them (historical reads of wide
     /// directories); see `trees.rs`.
     trees: super::trees::TreeReader,
+    base: std::sync::Mutex<CommitBase>,
 }
 
 /// Handles kept for reuse: about one per concurrent reader.
@@ -173,6 +221,7 @@ impl ColdRepo {
             maintenance: Maintenance::default(),
             handles: std::sync::Mutex::new(Vec::new()),
             trees: super::trees::TreeReader::new(path),
+            base: std::sync::Mutex::new(CommitBase::default()),
         })
     }
 
@@ -449,7 +498,20 @@ impl ColdRepo {
         time_ms: u64,
     ) -> Result<Oid, Error> {
         let repo = self.local();
-        let tip = Self::tip_in(&repo)?;
+        let mut base = self.base.lock().unwrap_or_else(|e| e.into_inner());
+        // The ref as a file, read directly: it names the commit this store wrote last unless
+        // something else moved it (then gix resolves it, packed refs included).
+        let ref_file = fs::read(self.path.join(BRANCH_REF)).ok();
+        let named = ref_file
+            .as_deref()
+            .and_then(|line| parse_hex(line.strip_suffix(b"\n").unwrap_or(line)));
+        let parent = match base.tip {
+            Some((commit, tree)) if named == Some(commit) => Some((commit, tree)),
+            _ => {
+                *base = CommitBase::default();
+                Self::tip_in(&repo)?.map(|t| (t.commit, t.info.tree))
+            }
+        };
         let sig = Signature {
             name: self.author.name.clone(),
             email: self.author.email.clone(),
@@ -457,13 +519,17 @@ impl ColdRepo {
         };
         let built = build_commit(
             changes,
-            tip.as_ref().map(|t| (t.commit, t.info.tree)),
+            parent,
             &sig,
             through_seq,
-            &mut |oid| Self::read_tree(&repo, oid),
+            &mut |oid| match base.take(oid) {
+                Some(entries) => Ok(entries),
+                None => Self::read_tree(&repo, oid),
+            },
         )?;
         failpoint(0);
         self.publish(&write_pack(&built.objects), &built.commit)?;
+        base.advance(built.commit, built.tree, &built.objects);
         Ok(built.commit)
     }
 
