@@ -9,7 +9,7 @@ use thermocline_core::recovery::WalReplay;
 use thermocline_core::wal::{self, SegmentHeader};
 
 use crate::cold::parse;
-use crate::warm::format;
+use crate::warm::{self, format};
 
 /// The names of the targets, as directories under `fuzz/corpus` and `fuzz/regressions`.
 pub const TARGETS: [&str; 5] = [
@@ -70,23 +70,23 @@ pub fn wal_replay(data: &[u8]) {
     assert!(report.wal_bytes_scanned <= data.len() as u64);
 }
 
-/// A warm segment scanned as open and `check` scan it.
+/// A warm segment scanned as open and `check` scan it ([`warm::scan_segment`]), as the
+/// newest segment and as a sealed one. The input's header is replaced by a valid one, so the
+/// records behind it are reached whatever the input's first bytes are.
 pub fn warm_segment(data: &[u8]) {
     let _ = format::check_header(1, data);
-    let mut pos = format::HEADER_BYTES.min(data.len());
-    while pos < data.len() {
-        match format::decode_record(&data[pos..]) {
-            Ok(d) => {
-                assert!(
-                    d.len as usize >= format::RECORD_HEADER_BYTES
-                        && pos + d.len as usize <= data.len()
-                );
-                pos += d.len as usize;
-            }
-            Err(_) => {
-                let _ = format::marker_after(data, pos + 1);
-                break;
-            }
+    let mut bytes = format::encode_header(1).to_vec();
+    bytes.extend_from_slice(data.get(format::HEADER_BYTES..).unwrap_or_default());
+    for newest in [false, true] {
+        let mut rec = warm::WarmRecovery::default();
+        let Ok(scanned) = warm::scan_segment(1, &bytes, newest, &mut rec) else {
+            continue;
+        };
+        assert!(scanned.committed_end <= bytes.len());
+        if let warm::SegmentEnd::Torn(torn) = scanned.end {
+            assert!(newest, "a torn batch in a sealed segment");
+            assert_eq!(torn.offset + torn.bytes, bytes.len() as u64);
+            assert!(torn.offset <= torn.damage_offset);
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct OpenReport {
     pub warm_segments: u64,
     /// An interrupted write-behind flush that was cut: (segment, offset, bytes dropped).
     pub warm_cut: Option<(u32, u64, u64)>,
+    /// Set when that flush was a torn final batch (its pages persisted out of order by a power
+    /// cut before its fdatasync, see `docs/warm-format.md`): where the damage before its
+    /// marker was and what it was. The WAL replay restored its writes.
+    pub warm_cut_damage: Option<(u64, String)>,
     /// The cold tier's tip holds the store as of this sequence number.
     pub cold_through_seq: u64,
     /// Keys found only in the cold tier.
@@ -114,10 +118,21 @@ impl Store {
         };
         engine.restore_cold_through(cold_tip.as_ref().map_or(0, |t| t.through_seq));
 
-        let (warm, found) = WarmStore::open(&dir.join(WARM_DIR), options.warm_segment_bytes_max)?;
+        let wal_dir = dir.join(wal_file::WAL_DIR);
+        let cold_through = cold_tip.as_ref().map_or(0, |t| t.through_seq);
+        // A torn final batch is cut only if the WAL (read before its replay) can stand in.
+        let (warm, found) = WarmStore::open(
+            &dir.join(WARM_DIR),
+            options.warm_segment_bytes_max,
+            |torn| Ok(torn.unrestorable(wal_file::oldest_first_seq(&wal_dir)?, cold_through)),
+        )?;
         let mut report = OpenReport {
             warm_segments: found.segments.len() as u64,
             warm_cut: found.cut,
+            warm_cut_damage: found
+                .torn
+                .as_ref()
+                .map(|t| (t.damage_offset, t.damage.clone())),
             ..OpenReport::default()
         };
         let active = found.segments.last().map(|(id, _)| *id);
@@ -147,7 +162,6 @@ impl Store {
         }
         engine.restore_warm_through(found.through_seq);
 
-        let wal_dir = dir.join(wal_file::WAL_DIR);
         // Records up to the newer of the warm and cold marks need no replay (after a rebuild from
         // git the cold mark is the newer one).
         let covered = found.through_seq.max(report.cold_through_seq);

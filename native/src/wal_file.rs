@@ -27,6 +27,37 @@ pub(crate) fn list_segments(wal_dir: &Path) -> io::Result<Vec<u64>> {
     fsutil::numbered_files(wal_dir, EXT)
 }
 
+/// The first seq of the oldest segment, from its header (`None`: no segment): the earliest
+/// record a replay can start from. Deciding whether a torn warm batch may be cut needs this
+/// before the replay reads the segments (see `warm::TornBatch::unrestorable`).
+pub(crate) fn oldest_first_seq(wal_dir: &Path) -> Result<Option<u64>, crate::error::Error> {
+    use crate::error::Error;
+    if !wal_dir.exists() {
+        return Ok(None);
+    }
+    let ids = list_segments(wal_dir).map_err(|e| Error::io("list", wal_dir, e))?;
+    let Some(&id) = ids.first() else {
+        return Ok(None);
+    };
+    let path = segment_path(wal_dir, id);
+    let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let mut header = [0u8; thermocline_core::wal::SEGMENT_HEADER_BYTES];
+    // A short file reads short: the decoder then says it is shorter than a header.
+    let mut got = 0;
+    while got < header.len() {
+        let n = file
+            .read_at(&mut header[got..], got as u64)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let header = thermocline_core::wal::SegmentHeader::decode(id, &header[..got])
+        .map_err(thermocline_core::recovery::RecoveryError::from)?;
+    Ok(Some(header.first_seq))
+}
+
 /// A segment's file is kept this far ahead of its data, filled with written zeros (read as a
 /// clean end). A record then overwrites blocks the file system has already allocated and
 /// written, so its `fdatasync` flushes data only: appending instead makes every sync also

@@ -4,7 +4,9 @@
 //! says where each key's newest record is, so a read is one `pread`. A write-behind batch is
 //! appended as records followed by a flush marker and made durable with one fdatasync; at
 //! open, records after the last marker are an interrupted flush and are cut away (the WAL
-//! still holds those writes). Dead records are reclaimed by compaction.
+//! still holds those writes), and so is a final batch whose pages reached the disk out of
+//! order (damage, then its marker) once the caller confirms the WAL can stand in for it
+//! ([`TornBatch`]). Dead records are reclaimed by compaction.
 
 pub(crate) mod format;
 
@@ -103,6 +105,253 @@ pub(crate) struct WarmRecovery {
     pub segments: Vec<(u32, u64)>,
     /// An interrupted flush cut off the newest segment: (segment, offset, bytes dropped).
     pub cut: Option<(u32, u64, u64)>,
+    /// Set when that cut was of a torn final batch (damage before its marker).
+    pub torn: Option<TornBatch>,
+    /// Whether any flush marker has been read: a store rebuilt from git starts its warm tier
+    /// empty, below the cold tier's `through_seq` (see [`TornBatch::unrestorable`]).
+    any_marker: bool,
+}
+
+/// The final batch of the newest segment, found damaged before its marker: damage after the
+/// previous batch's marker (or the segment's header), then exactly one valid marker, which
+/// ends the segment.
+///
+/// A batch is written whole and then fdatasynced once, so a power cut before that sync may
+/// persist its pages in any order: the marker's page without an earlier one is a crash, not
+/// corruption, and nothing acknowledged was lost as long as the WAL still holds the writes
+/// after the previous batch (it deletes segments only once a flush covering them is durable).
+/// The scan cannot see the WAL, so this is only a candidate: open cuts it (back to `offset`)
+/// when [`TornBatch::unrestorable`] finds nothing against it, and fails naming the damage
+/// otherwise. Damage followed by two markers is never this: a batch is written only after the
+/// one before it was synced, so the earlier batch was durable and its damage is real.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TornBatch {
+    pub segment: u32,
+    /// Where the previous batch (or the header) ends: the segment is cut back to here.
+    pub offset: u64,
+    /// Bytes the cut drops: the rest of the segment.
+    pub bytes: u64,
+    /// The first damaged record of the batch, and what is wrong with it.
+    pub damage_offset: u64,
+    pub damage: String,
+    /// The warm tier's `through_seq` before this batch (the highest earlier marker): what it
+    /// holds once the batch is cut, and where WAL replay then starts.
+    pub prev_through_seq: u64,
+    /// The batch's own marker.
+    pub through_seq: u64,
+    /// Whether any marker precedes the batch.
+    pub after_marker: bool,
+}
+
+impl TornBatch {
+    /// Why cutting this batch could lose a write that was acknowledged, or `None` when it
+    /// cannot. `wal_first_seq` is the first seq of the oldest WAL segment (`None`: no WAL
+    /// segment), `cold_through_seq` the cold tier's tip.
+    ///
+    /// The batch's writes are the seqs after `prev_through_seq`. If the batch was never
+    /// synced, no WAL segment holding them was deleted, so the oldest segment starts at or
+    /// before the first of them and replay restores every one the WAL holds durably; the
+    /// others were never acknowledged at a level that survives a power cut (`fsync` waits
+    /// for the WAL sync, `commit` for the warm flush and git). If it was synced, the WAL may
+    /// have released the segments it covers: a WAL starting after them means the batch had
+    /// been durable and its damage is corruption. Likewise a cold tip holding writes of the
+    /// batch: git only commits flushed writes, so the batch had been synced, and after the
+    /// cut the older warm records would hide the newer values git holds. (Seqs the WAL lost
+    /// at its own torn tail are left to replay: the result is still a prefix of the log.)
+    pub(crate) fn unrestorable(
+        &self,
+        wal_first_seq: Option<u64>,
+        cold_through_seq: u64,
+    ) -> Option<String> {
+        // With no marker before it, the batch is the warm tier's first: its writes are those
+        // after the cold tier's mark if the store was rebuilt from git, else from seq 1 on,
+        // and git holding it whole means it had been flushed.
+        let in_git = if self.after_marker {
+            cold_through_seq > self.prev_through_seq
+        } else {
+            cold_through_seq > 0 && cold_through_seq >= self.through_seq
+        };
+        if in_git {
+            return Some(format!(
+                "the cold tier holds writes through {cold_through_seq}, past the previous \
+                 batch's {}: this batch had been made durable",
+                self.prev_through_seq
+            ));
+        }
+        let from = self
+            .prev_through_seq
+            .max(cold_through_seq)
+            .saturating_add(1);
+        match wal_first_seq {
+            None => Some(format!(
+                "no WAL segment is left to restore the writes from {from} on"
+            )),
+            Some(first) if first > from => Some(format!(
+                "the WAL starts at {first}, so the writes from {from} on were released after \
+                 this batch was made durable"
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Where a segment's scan found damage that is corruption, not an interrupted flush.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Damage {
+    pub offset: usize,
+    pub what: String,
+}
+
+/// How the bytes after a segment's last marker are to be read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SegmentEnd {
+    /// There are none.
+    Clean,
+    /// An interrupted flush with no marker after it, from `offset` on: cut.
+    Unmarked { offset: usize },
+    /// A damaged final batch: cut only once confirmed.
+    Torn(TornBatch),
+}
+
+/// What [`scan_segment`] found, beyond what it added to the recovery.
+#[derive(Debug)]
+pub(crate) struct Scanned {
+    /// Where the last marker (or the header) ends.
+    pub committed_end: usize,
+    /// Records read whole, markers included.
+    pub records: u64,
+    pub end: SegmentEnd,
+}
+
+/// Scans segment `id`'s bytes (the newest segment if `newest`), adding its committed records
+/// to `rec`; the rules are in `docs/warm-format.md`. It judges the damage it can judge from
+/// the bytes alone and leaves a torn final batch for the caller to confirm: shared by open,
+/// `check` and the fuzz target, so they cannot disagree. Untrusted bytes: never panics.
+pub(crate) fn scan_segment(
+    id: u32,
+    bytes: &[u8],
+    newest: bool,
+    rec: &mut WarmRecovery,
+) -> Result<Scanned, Damage> {
+    format::check_header(id, bytes).map_err(|what| Damage { offset: 0, what })?;
+    let mut pos = format::HEADER_BYTES;
+    let mut committed_end = pos;
+    let mut records = 0;
+    let mut pending: Vec<Found> = Vec::new();
+    while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+        let d = match format::decode_record(rest) {
+            Ok(d) => d,
+            Err(what) => {
+                let end = damaged_end(id, bytes, newest, pos, what, committed_end, &pending, rec)?;
+                return Ok(Scanned {
+                    committed_end,
+                    records,
+                    end,
+                });
+            }
+        };
+        records += 1;
+        let loc = WarmLoc {
+            segment: id,
+            offset: pos as u64,
+            len: d.len,
+        };
+        match (d.kind, d.key) {
+            (KIND_MARKER, _) => {
+                for (key, seq, put) in pending.drain(..) {
+                    let newer = rec.entries.get(&key).is_none_or(|(s, _)| *s <= seq);
+                    if newer {
+                        rec.entries.insert(key, (seq, put));
+                    }
+                }
+                rec.through_seq = rec.through_seq.max(d.seq);
+                rec.any_marker = true;
+                committed_end = pos + d.len as usize;
+            }
+            (KIND_PUT, Some(key)) => pending.push((key, d.seq, Some((loc, d.value.len() as u64)))),
+            (KIND_TOMBSTONE, Some(key)) => pending.push((key, d.seq, None)),
+            _ => {
+                return Err(Damage {
+                    offset: pos,
+                    what: "record without a key".into(),
+                });
+            }
+        }
+        pos += d.len as usize;
+    }
+    let end = if committed_end == bytes.len() {
+        SegmentEnd::Clean
+    } else if newest {
+        SegmentEnd::Unmarked {
+            offset: committed_end,
+        }
+    } else {
+        return Err(Damage {
+            offset: committed_end,
+            what: "sealed segment ends without a flush marker".into(),
+        });
+    };
+    Ok(Scanned {
+        committed_end,
+        records,
+        end,
+    })
+}
+
+/// Judges the damaged record at `pos`: the end of an interrupted flush (no marker after it),
+/// a torn final batch (one marker after it, ending the newest segment), or corruption.
+#[allow(clippy::too_many_arguments)]
+fn damaged_end(
+    id: u32,
+    bytes: &[u8],
+    newest: bool,
+    pos: usize,
+    what: String,
+    committed_end: usize,
+    pending: &[Found],
+    rec: &WarmRecovery,
+) -> Result<SegmentEnd, Damage> {
+    let corrupt = |what: String| Damage { offset: pos, what };
+    if !newest {
+        return Err(corrupt(what));
+    }
+    let Some(marker) = format::marker_after(bytes, pos + 1) else {
+        // An interrupted flush: nothing after it was ever committed.
+        return Ok(SegmentEnd::Unmarked {
+            offset: committed_end,
+        });
+    };
+    if marker + format::RECORD_HEADER_BYTES != bytes.len() {
+        // Another marker, or bytes of a later batch, after it: the batch was synced before
+        // anything was written after it, so its damage is not a crash's.
+        return Err(corrupt(what));
+    }
+    let through_seq = bytes
+        .get(marker..)
+        .and_then(|m| format::decode_record(m).ok())
+        .map_or(0, |d| d.seq);
+    // A compaction's batch holds copies (seqs the warm tier already covers), and its source
+    // segment is deleted once the batch is durable: every copy read whole before the damage
+    // must still have its original, or the batch was durable and cutting it loses them.
+    let orphan = pending.iter().find(|(key, seq, _)| {
+        *seq <= rec.through_seq && rec.entries.get(key).is_none_or(|(s, _)| s < seq)
+    });
+    if let Some((key, seq, _)) = orphan {
+        return Err(corrupt(format!(
+            "{what}; the batch copies {key} at seq {seq}, which no older segment holds: it \
+             had been made durable"
+        )));
+    }
+    Ok(SegmentEnd::Torn(TornBatch {
+        segment: id,
+        offset: committed_end as u64,
+        bytes: (bytes.len() - committed_end) as u64,
+        damage_offset: pos as u64,
+        damage: what,
+        prev_through_seq: rec.through_seq,
+        through_seq,
+        after_marker: rec.any_marker,
+    }))
 }
 
 /// A record of a segment being compacted, for the caller to judge live or dead.
@@ -137,9 +386,13 @@ pub(crate) struct WarmStore {
 
 impl WarmStore {
     /// Opens `dir` (created if missing), scans every segment and cuts an interrupted flush.
+    /// A torn final batch ([`TornBatch`]) is cut only if `confirm` returns `None`: it says
+    /// why the batch cannot be cut (see [`TornBatch::unrestorable`]), and open then fails
+    /// naming the damage.
     pub(crate) fn open(
         dir: &Path,
         segment_bytes_max: u64,
+        mut confirm: impl FnMut(&TornBatch) -> Result<Option<String>, Error>,
     ) -> Result<(WarmStore, WarmRecovery), Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         fsutil::remove_tmp_files(dir).map_err(|e| Error::io("clean", dir, e))?;
@@ -164,7 +417,7 @@ impl WarmStore {
                 what: "segment id out of range".into(),
             })?;
             let newest = i + 1 == ids.len();
-            let (file, len) = store.recover_segment(id, newest, &mut rec)?;
+            let (file, len) = store.recover_segment(id, newest, &mut rec, &mut confirm)?;
             store.ids.insert(id);
             store.reader.insert(id, Arc::clone(&file));
             rec.segments.push((id, len));
@@ -180,74 +433,45 @@ impl WarmStore {
         id: u32,
         newest: bool,
         rec: &mut WarmRecovery,
+        confirm: &mut impl FnMut(&TornBatch) -> Result<Option<String>, Error>,
     ) -> Result<(Arc<File>, u64), Error> {
         let path = self.dir.join(segment_name(id));
         let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        let corrupt = |offset: usize, what: String| Error::Corrupt {
+        let corrupt = |offset: u64, what: String| Error::Corrupt {
             path: path.clone(),
-            offset: offset as u64,
+            offset,
             what,
         };
-        format::check_header(id, &bytes).map_err(|w| corrupt(0, w))?;
-        let mut pos = format::HEADER_BYTES;
-        let mut committed_end = pos;
-        let mut pending: Vec<Found> = Vec::new();
-        while pos < bytes.len() {
-            let d = match format::decode_record(&bytes[pos..]) {
-                Ok(d) => d,
-                Err(what) => {
-                    if !newest || format::marker_after(&bytes, pos + 1).is_some() {
-                        return Err(corrupt(pos, what));
-                    }
-                    break; // an interrupted flush: nothing after it was ever committed
+        let scanned =
+            scan_segment(id, &bytes, newest, rec).map_err(|d| corrupt(d.offset as u64, d.what))?;
+        let (cut_to, torn) = match scanned.end {
+            SegmentEnd::Clean => (None, None),
+            SegmentEnd::Unmarked { offset } => (Some(offset as u64), None),
+            SegmentEnd::Torn(torn) => {
+                if let Some(why) = confirm(&torn)? {
+                    let what = format!(
+                        "{} (the segment's last batch, through {}, follows the damage: {why})",
+                        torn.damage, torn.through_seq
+                    );
+                    return Err(corrupt(torn.damage_offset, what));
                 }
-            };
-            let loc = WarmLoc {
-                segment: id,
-                offset: pos as u64,
-                len: d.len,
-            };
-            match (d.kind, d.key) {
-                (KIND_MARKER, _) => {
-                    for (key, seq, put) in pending.drain(..) {
-                        let newer = rec.entries.get(&key).is_none_or(|(s, _)| *s <= seq);
-                        if newer {
-                            rec.entries.insert(key, (seq, put));
-                        }
-                    }
-                    rec.through_seq = rec.through_seq.max(d.seq);
-                    committed_end = pos + d.len as usize;
-                }
-                (KIND_PUT, Some(key)) => {
-                    pending.push((key, d.seq, Some((loc, d.value.len() as u64))))
-                }
-                (KIND_TOMBSTONE, Some(key)) => pending.push((key, d.seq, None)),
-                _ => return Err(corrupt(pos, "record without a key".into())),
+                (Some(torn.offset), Some(torn))
             }
-            pos += d.len as usize;
-        }
-        if committed_end < bytes.len() && !newest {
-            return Err(corrupt(
-                committed_end,
-                "sealed segment ends without a flush marker".into(),
-            ));
-        }
+        };
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        if committed_end < bytes.len() {
-            file.set_len(committed_end as u64)
+        let committed_end = scanned.committed_end as u64;
+        if let Some(cut_to) = cut_to {
+            file.set_len(cut_to)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io("truncate", &path, e))?;
-            rec.cut = Some((
-                id,
-                committed_end as u64,
-                (bytes.len() - committed_end) as u64,
-            ));
+            rec.cut = Some((id, cut_to, bytes.len() as u64 - cut_to));
+            rec.torn = torn;
         }
-        Ok((Arc::new(file), committed_end as u64))
+        Ok((Arc::new(file), committed_end))
     }
 
     pub(crate) fn reader(&self) -> WarmReader {
@@ -262,8 +486,10 @@ impl WarmStore {
     /// (None for deletions) and the sizes of the segments written.
     ///
     /// The records go out through a buffer of at most `chunk_bytes` (see [`WARM_CHUNK_BYTES`]),
-    /// marker last, then one fdatasync: a crash at any point leaves a prefix of the batch
-    /// without its marker, which open cuts, exactly as a torn single write would.
+    /// marker last, then one fdatasync: a process crash at any point leaves a prefix of the
+    /// batch without its marker, which open cuts, exactly as a torn single write would. A power
+    /// cut before the fdatasync may also keep the marker and lose an earlier page: open cuts
+    /// that torn final batch too, once the WAL is seen to hold its writes ([`TornBatch`]).
     pub(crate) fn write_batch(
         &mut self,
         batch: &FlushBatch,
@@ -594,9 +820,17 @@ mod tests {
     }
 
     fn open(dir: &Path) -> (WarmStore, WarmRecovery) {
-        let (mut store, rec) = WarmStore::open(dir, 1 << 20).expect("open");
+        open_confirming(dir, |_| None).expect("open")
+    }
+
+    /// Opens with `why_not` standing for the WAL's verdict on a torn final batch.
+    fn open_confirming(
+        dir: &Path,
+        why_not: impl Fn(&TornBatch) -> Option<String>,
+    ) -> Result<(WarmStore, WarmRecovery), Error> {
+        let (mut store, rec) = WarmStore::open(dir, 1 << 20, |t| Ok(why_not(t)))?;
         store.chunk_bytes = CHUNK;
-        (store, rec)
+        Ok((store, rec))
     }
 
     /// A value that says which key and version it is, `len` bytes long.
@@ -900,5 +1134,202 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Copies `dir`'s segments with `range` of segment `id` zeroed: a power cut before the
+    /// batch's fdatasync persisted the later pages (the marker's) but not that one.
+    fn zeroed_copy(dir: &Path, id: u32, range: std::ops::Range<usize>) -> tempfile::TempDir {
+        let mut bytes = fs::read(dir.join(segment_name(id))).expect("read");
+        let copy = crashed_copy(dir, id, bytes.len() as u64, 0);
+        let path = copy.path().join(segment_name(id));
+        bytes[range].fill(0);
+        fs::write(&path, &bytes).expect("write");
+        copy
+    }
+
+    /// Two batches in segment 1: the offsets where the second starts and ends.
+    fn two_batches(dir: &Path) -> (FlushBatch, FlushBatch, usize, usize) {
+        let (mut store, _) = open(dir);
+        let first = batch(1, 1, 8);
+        let (_, sizes) = store.write_batch(&first).expect("first batch");
+        let second = batch(2, 2, 30);
+        let (_, after) = store.write_batch(&second).expect("second batch");
+        (first, second, sizes[0].1 as usize, after[0].1 as usize)
+    }
+
+    #[test]
+    fn a_final_batch_persisted_out_of_order_is_cut_once_the_wal_is_confirmed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (first, _, before, after) = two_batches(dir.path());
+        assert!(after - before > 10 * CHUNK, "spans many chunks");
+        // Any block of the batch lost but the marker's (the last 19 bytes): a page of its
+        // first chunk, one in the middle, the one just before the marker.
+        let marker = after - format::RECORD_HEADER_BYTES;
+        for range in [
+            before..before + 64,
+            before + 5..before + CHUNK,
+            (before + after) / 2..(before + after) / 2 + 100,
+            marker - 40..marker,
+        ] {
+            let copy = zeroed_copy(dir.path(), 1, range.clone());
+            let path = copy.path().join(segment_name(1));
+            let (store, rec) = open_confirming(copy.path(), |t| {
+                assert_eq!(
+                    (t.segment, t.offset, t.bytes),
+                    (1, before as u64, (after - before) as u64)
+                );
+                assert_eq!((t.prev_through_seq, t.through_seq), (1999, 2999));
+                assert!(t.after_marker);
+                None
+            })
+            .expect("a torn final batch is not corruption");
+            assert_eq!(found(&store, &rec), expected(&first), "{range:?}");
+            assert_eq!(rec.through_seq, 1999);
+            assert_eq!(rec.cut, Some((1, before as u64, (after - before) as u64)));
+            let torn = rec.torn.as_ref().expect("reported as a torn batch");
+            assert!(
+                (before as u64..=range.start as u64).contains(&torn.damage_offset),
+                "{range:?}: {torn:?}"
+            );
+            assert_eq!(fs::metadata(&path).expect("stat").len(), before as u64);
+            drop(store);
+
+            // Refused (the WAL no longer holds the batch): corruption naming the damage, and
+            // the segment is left as it was.
+            let copy = zeroed_copy(dir.path(), 1, range.clone());
+            let path = copy.path().join(segment_name(1));
+            let err = open_confirming(copy.path(), |_| Some("released".into()))
+                .expect_err("unconfirmed: corruption");
+            match err {
+                Error::Corrupt {
+                    path: p,
+                    offset,
+                    what,
+                } => {
+                    assert_eq!(p, path);
+                    assert_eq!(offset, torn.damage_offset);
+                    assert!(what.contains("released"), "{what}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(fs::metadata(&path).expect("stat").len(), after as u64);
+        }
+    }
+
+    #[test]
+    fn damage_followed_by_two_markers_is_corruption_whatever_the_wal_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, _, before, after) = two_batches(dir.path());
+        let (mut store, _) = open(dir.path());
+        store.write_batch(&batch(3, 3, 2)).expect("third batch");
+        drop(store);
+        // The second batch's first bytes lost, its marker and the third batch intact.
+        let copy = zeroed_copy(dir.path(), 1, before..before + 64);
+        let err = open_confirming(copy.path(), |t| panic!("not a torn final batch: {t:?}"))
+            .expect_err("corruption");
+        assert!(
+            matches!(err, Error::Corrupt { offset, .. } if offset == before as u64),
+            "{err}"
+        );
+        // Bytes after the final marker (a later batch begun) make it no final batch either.
+        let copy = zeroed_copy(dir.path(), 1, before..before + 64);
+        let path = copy.path().join(segment_name(1));
+        let mut bytes = fs::read(&path).expect("read");
+        bytes.truncate(after + 30);
+        fs::write(&path, &bytes).expect("write");
+        let err = open_confirming(copy.path(), |t| panic!("not a torn final batch: {t:?}"))
+            .expect_err("corruption");
+        assert!(
+            matches!(err, Error::Corrupt { offset, .. } if offset == before as u64),
+            "{err}"
+        );
+        // Damage in a sealed segment stays corruption even before its last marker.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, _, before, _) = two_batches(dir.path());
+        let (mut store, _) = open(dir.path());
+        store.segment_bytes_max = 0;
+        store
+            .write_batch(&batch(3, 3, 2))
+            .expect("batch in segment 2");
+        drop(store);
+        let copy = zeroed_copy(dir.path(), 1, before..before + 64);
+        let err = open_confirming(copy.path(), |t| panic!("sealed: {t:?}")).expect_err("corrupt");
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_torn_compaction_is_cut_only_while_its_source_segment_holds_the_copies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut store, _) = open(dir.path());
+        let old = batch(1, 1, 40);
+        store.write_batch(&old).expect("batch");
+        store.segment_bytes_max = 0;
+        let newer = batch(2, 2, 2);
+        store.write_batch(&newer).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let (_, _, before) = store.active.clone().expect("active");
+        let (_, sizes) = store.compact(1, judge(&mut 0)).expect("compact");
+        let after = sizes[0].1 as usize;
+        drop(store);
+        let before = before as usize;
+        let mut want = expected(&old);
+        want.extend(expected(&newer));
+        // A block in the middle of the copies lost: the source still holds them all.
+        let middle = (before + after) / 2..(before + after) / 2 + 50;
+        let copy = zeroed_copy(dir.path(), 2, middle.clone());
+        let (store, rec) = open(copy.path());
+        assert_eq!(found(&store, &rec), want);
+        assert_eq!(rec.cut, Some((2, before as u64, (after - before) as u64)));
+        drop(store);
+        // The source deleted (the compaction had been durable): copies read whole before the
+        // damage have no original, so this is corruption, whatever the WAL says.
+        let copy = zeroed_copy(dir.path(), 2, middle);
+        fs::remove_file(copy.path().join(segment_name(1))).expect("remove");
+        let err = open_confirming(copy.path(), |t| panic!("not cut: {t:?}")).expect_err("corrupt");
+        match err {
+            Error::Corrupt { what, .. } => assert!(what.contains("no older segment"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_torn_batch_is_refused_when_the_wal_or_git_shows_it_was_durable() {
+        let torn = TornBatch {
+            segment: 3,
+            offset: 100,
+            bytes: 500,
+            damage_offset: 120,
+            damage: "checksum mismatch".into(),
+            prev_through_seq: 10,
+            through_seq: 20,
+            after_marker: true,
+        };
+        // The WAL still starts at or before seq 11: replay restores the batch.
+        assert_eq!(torn.unrestorable(Some(11), 10), None);
+        assert_eq!(torn.unrestorable(Some(3), 0), None);
+        // Released, or gone.
+        assert!(torn.unrestorable(Some(12), 10).is_some());
+        assert!(torn.unrestorable(None, 10).is_some());
+        // Git holds writes of the batch: it had been flushed durably.
+        assert!(torn.unrestorable(Some(11), 11).is_some());
+        // A warm tier begun after a rebuild from git holds nothing below the cold tier's mark:
+        // replay starts after it.
+        let first = TornBatch {
+            prev_through_seq: 0,
+            through_seq: 60,
+            after_marker: false,
+            ..torn
+        };
+        assert_eq!(first.unrestorable(Some(51), 50), None);
+        assert!(first.unrestorable(Some(52), 50).is_some());
+        // The warm tier's first batch, committed to git whole: it had been flushed.
+        let first_committed = TornBatch {
+            prev_through_seq: 0,
+            after_marker: false,
+            through_seq: 50,
+            ..first
+        };
+        assert!(first_committed.unrestorable(Some(1), 50).is_some());
+        assert_eq!(first_committed.unrestorable(Some(1), 0), None);
     }
 }

@@ -309,6 +309,17 @@ fn check(dir: &std::path::Path) -> Result<ExitCode> {
             "wal: torn tail in segment {segment} at offset {offset} ({bytes} bytes of an interrupted write; cut at next open)"
         );
     }
+    if let Some((segment, offset, bytes)) = report.warm_cut {
+        let what = match &report.warm_cut_damage {
+            Some((at, what)) => format!(
+                "a final batch torn by a power cut (damage at offset {at}: {what}; the WAL holds its writes)"
+            ),
+            None => "an interrupted flush".to_owned(),
+        };
+        println!(
+            "warm: segment {segment} from offset {offset} ({bytes} bytes of {what}; cut at next open)"
+        );
+    }
     if report.is_sound() {
         println!("sound");
         return Ok(ExitCode::SUCCESS);
