@@ -860,5 +860,14 @@ fn clean_stale(path: &Path) -> Result<(), Error> {
             fs::remove_file(&p).map_err(|e| Error::io("remove stale", &p, e))?;
         }
     }
+    // A process killed between a commit's last renames and their directory fsyncs leaves a
+    // ref that only the page cache holds. Open trusts the tip (its `through_seq` decides
+    // which WAL records need no replay, and those segments are then deleted), so the names
+    // are made durable first: the packs' before the ref's, as a commit orders them.
+    let refs_dir = path.join(BRANCH_REF);
+    let refs_dir = refs_dir.parent().unwrap_or(path);
+    for dir in [pack_dir.as_path(), refs_dir] {
+        fsync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    }
     Ok(())
 }

@@ -470,6 +470,12 @@ impl WarmStore {
                 .map_err(|e| Error::io("truncate", &path, e))?;
             rec.cut = Some((id, cut_to, bytes.len() as u64 - cut_to));
             rec.torn = torn;
+        } else if newest {
+            // What was just read may be only in the page cache: a process killed after a
+            // batch's marker was written but before its fdatasync. Open takes the marker's
+            // through_seq as durable and the WAL segments it covers are then deleted, so it
+            // must be durable before that; a sync with nothing dirty costs nothing.
+            file.sync_data().map_err(|e| Error::io("fsync", &path, e))?;
         }
         Ok((Arc::new(file), committed_end))
     }
