@@ -70,7 +70,7 @@ pub fn wal_replay(data: &[u8]) {
     assert!(report.wal_bytes_scanned <= data.len() as u64);
 }
 
-/// A warm segment scanned as open and `check` scan it ([`warm::scan_segment`]), as the
+/// A warm segment scanned as open and `check` scan it (`warm::scan_segment`), as the
 /// newest segment and as a sealed one. The input's header is replaced by a valid one, so the
 /// records behind it are reached whatever the input's first bytes are.
 pub fn warm_segment(data: &[u8]) {
