@@ -856,7 +856,7 @@ impl Engine {
         #[cfg(any(test, feature = "strict-assertions"))]
         {
             self.keydir.check_invariants();
-            self.cache.check_invariants();
+            self.cache.check_invariants_amortized();
         }
     }
 }
