@@ -498,7 +498,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
         let every = u32::try_from(self.arena.len() / STRICT_CHECK_ENTRIES)
             .unwrap_or(u32::MAX)
             .max(1);
-        if n % every == 0 {
+        if n.is_multiple_of(every) {
             self.check_invariants();
         }
     }
