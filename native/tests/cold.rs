@@ -1,32 +1,12 @@
 //! The git cold tier against the real `git`: fsck, log, show, history; commit durability with
 //! a crash at every step of a commit; demotion to cold and reads back after reopening.
 
-use std::path::Path;
 use std::process::Command;
 
-use thermocline::{AutoCommit, Error, ManualClock, Options, Store, SyncLevel};
+use thermocline::{Error, ManualClock, Options, Store, SyncLevel};
 
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn options() -> Options {
-    let mut o = Options::default().auto_commit(AutoCommit::Manual);
-    o.config.write_behind.flush_ops = u64::MAX;
-    o.config.write_behind.flush_bytes = u64::MAX;
-    o
-}
+mod common;
+use common::{git, git_stdin, manual_options as options};
 
 #[test]
 fn git_reads_what_the_store_committed() {
@@ -480,28 +460,6 @@ fn packs_are_merged_in_the_background_and_reads_survive_it() {
     );
 }
 
-/// `git` with `input` on its stdin.
-fn git_stdin(repo: &Path, args: &[&str], input: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// The store keeps its last commit's trees to build the next commit on; a commit made by
 /// someone else in between (here `git` itself) must be the parent instead, its files kept.
 #[test]
@@ -519,13 +477,15 @@ fn a_commit_builds_on_a_ref_moved_by_git_itself() {
     let repo = dir.path().join("cold.git");
     // By hand: a file added next to the store's in d2, as a new commit on main.
     let tip = git(&repo, &["rev-parse", "main"]).trim().to_owned();
-    let blob = git_stdin(&repo, &["hash-object", "-w", "--stdin"], "by hand");
+    let blob = git_stdin(&repo, &["hash-object", "-w", "--stdin"], "by hand")
+        .trim()
+        .to_owned();
     let d2 = git(&repo, &["rev-parse", "main:d2"]).trim().to_owned();
     let mut listing = git(&repo, &["ls-tree", &d2]);
     listing.push_str(&format!("100644 blob {blob}\thand.txt\n"));
-    let new_d2 = git_stdin(&repo, &["mktree"], &listing);
+    let new_d2 = git_stdin(&repo, &["mktree"], &listing).trim().to_owned();
     let root = git(&repo, &["ls-tree", "main"]).replace(&d2, &new_d2);
-    let new_root = git_stdin(&repo, &["mktree"], &root);
+    let new_root = git_stdin(&repo, &["mktree"], &root).trim().to_owned();
     let by_hand = git(
         &repo,
         &[

@@ -7,45 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-use thermocline::{AutoCommit, Options, Store, SyncLevel};
+use thermocline::{Store, SyncLevel};
 
-fn git(repo: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn options() -> Options {
-    let mut o = Options::default().auto_commit(AutoCommit::Manual);
-    o.config.write_behind.flush_ops = u64::MAX;
-    o.config.write_behind.flush_bytes = u64::MAX;
-    o
-}
+mod common;
+use common::{git, git_stdin, manual_options as options};
 
 /// Keys: most in one wide directory (a tree of ~800 entries, deltified by a repack), a few in
 /// subdirectories.
@@ -106,7 +72,7 @@ fn deltified_trees(repo: &Path) -> usize {
     for entry in std::fs::read_dir(&pack_dir).unwrap().flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "idx") {
-            let out = git(repo, &["verify-pack", "-v", path.to_str().unwrap()], None);
+            let out = git(repo, &["verify-pack", "-v", path.to_str().unwrap()]);
             n += out
                 .lines()
                 .filter(|l| {
@@ -173,7 +139,6 @@ fn every_version_reads_back_across_commits_repacks_and_loose_objects() {
             "--depth=50",
             "--window=50",
         ],
-        None,
     );
     check_all(&store, &model, 3, "after a repack by hand");
     commit_versions(&store, &mut model, 3, &mut seed);
@@ -182,8 +147,8 @@ fn every_version_reads_back_across_commits_repacks_and_loose_objects() {
     // A version whose trees are loose objects, written by `git mktree` and `commit-tree`: one
     // key changed in the wide directory.
     let (tip, tip_values) = model.last().unwrap().clone();
-    let listing = git(&repo, &["ls-tree", &tip], None);
-    let blob = git(&repo, &["hash-object", "-w", "--stdin"], Some("by hand"))
+    let listing = git(&repo, &["ls-tree", &tip]);
+    let blob = git_stdin(&repo, &["hash-object", "-w", "--stdin"], "by hand")
         .trim()
         .to_string();
     let edited: String = listing
@@ -196,14 +161,10 @@ fn every_version_reads_back_across_commits_repacks_and_loose_objects() {
             }
         })
         .collect();
-    let tree = git(&repo, &["mktree"], Some(&edited)).trim().to_string();
-    let loose = git(
-        &repo,
-        &["commit-tree", &tree, "-p", &tip, "-m", "by hand"],
-        None,
-    )
-    .trim()
-    .to_string();
+    let tree = git_stdin(&repo, &["mktree"], &edited).trim().to_string();
+    let loose = git(&repo, &["commit-tree", &tree, "-p", &tip, "-m", "by hand"])
+        .trim()
+        .to_string();
     let mut loose_values = tip_values;
     loose_values.insert(2, "by hand".to_string());
     check_all(&store, &[(loose, loose_values)].into(), 1, "loose tree");

@@ -541,21 +541,41 @@ fn apply_children(
     Ok(())
 }
 
+/// Why a git delta's instructions cannot be decoded (shared by this reader and
+/// `tree_view`, which applies deltas as pieces instead of bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeltaFault {
+    HeaderCutShort,
+    SizeOverflow,
+    CopyCutShort,
+    InsertCutShort,
+    Reserved,
+}
+
+impl DeltaFault {
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            DeltaFault::HeaderCutShort => "header cut short",
+            DeltaFault::SizeOverflow => "size overflows",
+            DeltaFault::CopyCutShort => "copy instruction cut short",
+            DeltaFault::InsertCutShort => "insert instruction cut short",
+            DeltaFault::Reserved => "reserved instruction 0",
+        }
+    }
+}
+
 /// A size in a delta's header: little-endian groups of 7 bits.
-fn delta_size(delta: &[u8], offset: u64) -> Result<(u64, &[u8]), PackError> {
+pub(crate) fn delta_header_size(delta: &[u8]) -> Result<(u64, &[u8]), DeltaFault> {
     let mut value = 0u64;
     let mut shift = 0u32;
     let mut rest = delta;
     loop {
-        let (&byte, tail) = rest.split_first().ok_or(PackError::BadDelta {
-            offset,
-            what: "header cut short",
-        })?;
+        let (&byte, tail) = rest.split_first().ok_or(DeltaFault::HeaderCutShort)?;
         rest = tail;
         let part = u64::from(byte & 0x7f);
         let shifted = part.checked_shl(shift).unwrap_or(0);
         if shifted >> shift != part {
-            return Err(PackError::VarintOverflow { offset });
+            return Err(DeltaFault::SizeOverflow);
         }
         value |= shifted;
         shift += 7;
@@ -565,9 +585,63 @@ fn delta_size(delta: &[u8], offset: u64) -> Result<(u64, &[u8]), PackError> {
     }
 }
 
-/// Applies git's delta instructions: copy a range of the base (high bit set; which offset and
-/// size bytes follow is in the low 7 bits) or insert the next 1-127 bytes (the instruction is
-/// the count; 0 is reserved).
+fn delta_size(delta: &[u8], offset: u64) -> Result<(u64, &[u8]), PackError> {
+    delta_header_size(delta).map_err(|fault| match fault {
+        DeltaFault::SizeOverflow => PackError::VarintOverflow { offset },
+        other => PackError::BadDelta {
+            offset,
+            what: other.what(),
+        },
+    })
+}
+
+/// One instruction of a git delta.
+pub(crate) enum DeltaOp<'a> {
+    /// Copy `size` bytes of the base from `offset` (not yet checked against the base).
+    Copy { offset: usize, size: usize },
+    /// Insert these bytes.
+    Insert(&'a [u8]),
+}
+
+/// Takes the next instruction off `ops`: copy a range of the base (high bit set; which offset
+/// and size bytes follow is in the low 7 bits; a size of 0 means 0x10000) or insert the next
+/// 1-127 bytes (the instruction is the count; 0 is reserved). `None` at the end.
+pub(crate) fn next_delta_op<'a>(ops: &mut &'a [u8]) -> Option<Result<DeltaOp<'a>, DeltaFault>> {
+    let (&op, tail) = ops.split_first()?;
+    *ops = tail;
+    if op & 0x80 != 0 {
+        let mut offset = 0usize;
+        let mut size = 0usize;
+        for bit in 0..7u32 {
+            if op & (1 << bit) == 0 {
+                continue;
+            }
+            let Some((&byte, tail)) = ops.split_first() else {
+                return Some(Err(DeltaFault::CopyCutShort));
+            };
+            *ops = tail;
+            if bit < 4 {
+                offset |= usize::from(byte) << (8 * bit);
+            } else {
+                size |= usize::from(byte) << (8 * (bit - 4));
+            }
+        }
+        if size == 0 {
+            size = 0x10000;
+        }
+        Some(Ok(DeltaOp::Copy { offset, size }))
+    } else if op == 0 {
+        Some(Err(DeltaFault::Reserved))
+    } else {
+        let Some((data, tail)) = ops.split_at_checked(usize::from(op)) else {
+            return Some(Err(DeltaFault::InsertCutShort));
+        };
+        *ops = tail;
+        Some(Ok(DeltaOp::Insert(data)))
+    }
+}
+
+/// Applies git's delta instructions ([`next_delta_op`]) to `base`.
 fn apply_delta(
     base: &[u8],
     delta: &[u8],
@@ -603,40 +677,13 @@ fn apply_delta(
     let result_bytes =
         usize::try_from(result_size).map_err(|_| bad("result does not fit in memory"))?;
     let mut out = Vec::with_capacity(result_bytes);
-    while let Some((&op, tail)) = rest.split_first() {
-        rest = tail;
-        let chunk = if op & 0x80 != 0 {
-            let mut copy_offset = 0usize;
-            let mut copy_size = 0usize;
-            for bit in 0..7u32 {
-                if op & (1 << bit) == 0 {
-                    continue;
-                }
-                let (&byte, tail) = rest
-                    .split_first()
-                    .ok_or(bad("copy instruction cut short"))?;
-                rest = tail;
-                if bit < 4 {
-                    copy_offset |= usize::from(byte) << (8 * bit);
-                } else {
-                    copy_size |= usize::from(byte) << (8 * (bit - 4));
-                }
-            }
-            if copy_size == 0 {
-                copy_size = 0x10000;
-            }
-            copy_offset
-                .checked_add(copy_size)
-                .and_then(|end| base.get(copy_offset..end))
-                .ok_or(bad("copy past the end of the base"))?
-        } else if op == 0 {
-            return Err(bad("reserved instruction 0"));
-        } else {
-            let (data, tail) = rest
-                .split_at_checked(usize::from(op))
-                .ok_or(bad("insert instruction cut short"))?;
-            rest = tail;
-            data
+    while let Some(op) = next_delta_op(&mut rest) {
+        let chunk = match op.map_err(|fault| bad(fault.what()))? {
+            DeltaOp::Copy { offset: from, size } => from
+                .checked_add(size)
+                .and_then(|end| base.get(from..end))
+                .ok_or(bad("copy past the end of the base"))?,
+            DeltaOp::Insert(data) => data,
         };
         if out.len().saturating_add(chunk.len()) > result_bytes {
             return Err(bad("result longer than declared"));

@@ -21,6 +21,7 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use super::objects::Oid;
+use super::pack_read::{DeltaFault, DeltaOp, delta_header_size, next_delta_op};
 use super::parse::{MalformedObject, find_entry, next_entry};
 
 fn malformed(what: &str) -> MalformedObject {
@@ -267,48 +268,25 @@ impl TreeView {
             len: result_size,
         };
         let mut produced = 0usize;
-        while let Some((&op, tail)) = ops.split_first() {
-            ops = tail;
-            let len = if op & 0x80 != 0 {
-                let mut offset = 0usize;
-                let mut size = 0usize;
-                for bit in 0..7u32 {
-                    if op & (1 << bit) == 0 {
-                        continue;
+        while let Some(op) = next_delta_op(&mut ops) {
+            let len = match op.map_err(delta_fault)? {
+                DeltaOp::Copy { offset, size } => {
+                    if offset.checked_add(size).is_none_or(|end| end > self.len) {
+                        return Err(malformed("delta copies past the end of its base"));
                     }
-                    let (&byte, tail) = ops
-                        .split_first()
-                        .ok_or_else(|| malformed("delta copy instruction cut short"))?;
-                    ops = tail;
-                    if bit < 4 {
-                        offset |= usize::from(byte) << (8 * bit);
-                    } else {
-                        size |= usize::from(byte) << (8 * (bit - 4));
+                    if produced.saturating_add(size) > result_size {
+                        return Err(malformed("delta result longer than declared"));
                     }
+                    self.copy_into(root, &mut next, produced, offset, size)?;
+                    size
                 }
-                if size == 0 {
-                    size = 0x10000;
+                DeltaOp::Insert(data) => {
+                    if produced.saturating_add(data.len()) > result_size {
+                        return Err(malformed("delta result longer than declared"));
+                    }
+                    next.push_inserted(produced, data)?;
+                    data.len()
                 }
-                if offset.checked_add(size).is_none_or(|end| end > self.len) {
-                    return Err(malformed("delta copies past the end of its base"));
-                }
-                if produced.saturating_add(size) > result_size {
-                    return Err(malformed("delta result longer than declared"));
-                }
-                self.copy_into(root, &mut next, produced, offset, size)?;
-                size
-            } else if op == 0 {
-                return Err(malformed("delta with reserved instruction 0"));
-            } else {
-                let (data, tail) = ops
-                    .split_at_checked(usize::from(op))
-                    .ok_or_else(|| malformed("delta insert instruction cut short"))?;
-                ops = tail;
-                if produced.saturating_add(data.len()) > result_size {
-                    return Err(malformed("delta result longer than declared"));
-                }
-                next.push_inserted(produced, data)?;
-                data.len()
             };
             produced += len;
             if next.pieces.len() > pieces_max {
@@ -821,27 +799,13 @@ fn push_piece(out: &mut Vec<Piece>, piece: Piece) {
     out.push(piece);
 }
 
-/// A size in a delta's header: little-endian groups of 7 bits.
+/// A size in a delta's header.
 fn delta_size(delta: &[u8]) -> Result<(u64, &[u8]), MalformedObject> {
-    let mut value = 0u64;
-    let mut shift = 0u32;
-    let mut rest = delta;
-    loop {
-        let (&byte, tail) = rest
-            .split_first()
-            .ok_or_else(|| malformed("delta header cut short"))?;
-        rest = tail;
-        let part = u64::from(byte & 0x7f);
-        let shifted = part.checked_shl(shift).unwrap_or(0);
-        if shifted >> shift != part {
-            return Err(malformed("delta size overflows"));
-        }
-        value |= shifted;
-        if byte & 0x80 == 0 {
-            return Ok((value, rest));
-        }
-        shift += 7;
-    }
+    delta_header_size(delta).map_err(delta_fault)
+}
+
+fn delta_fault(fault: DeltaFault) -> MalformedObject {
+    MalformedObject(alloc::format!("delta {}", fault.what()))
 }
 
 #[cfg(test)]
