@@ -491,7 +491,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
     }
 
     /// [`Cache::check_invariants`] on every mutation of a small cache, and on a share of them
-    /// (see [`STRICT_CHECK_ENTRIES`]) of a large one, so that checking costs O(1) entries per
+    /// (see `STRICT_CHECK_ENTRIES`) of a large one, so that checking costs O(1) entries per
     /// operation amortised.
     pub fn check_invariants_amortized(&self) {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
