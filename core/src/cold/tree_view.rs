@@ -14,8 +14,11 @@
 //! Bytes are untrusted: every delta instruction is bounds-checked, nothing panics, damage is a
 //! [`MalformedObject`]. Lookups rely on git's sort order of tree entries, as git's own lookups
 //! do; the order is checked over the part of the tree a lookup walks, and a tree found out of
-//! order is searched entry by entry instead (the answer is then exactly
-//! [`super::parse::find_entry`]'s).
+//! order there is searched entry by entry instead (the answer is then exactly
+//! [`super::parse::find_entry`]'s). Disorder after the name looked for is not seen by a first
+//! lookup, which stops where git's would; a later lookup that indexes the whole version sees it
+//! and scans. So on a tree git itself would call broken (out of order past the name), the first
+//! and later answers may differ; on every tree git writes, they are the same.
 
 use alloc::vec::Vec;
 use core::cmp::Ordering;
