@@ -60,6 +60,9 @@ pub struct StoreStats {
     pub cold_packs: u64,
     pub cold_repacks: u64,
     pub cold_maintenance_error: Option<String>,
+    /// Tree lookups (reads at the tip, `get_at`, `history`) answered by searching packed trees
+    /// where they lie, without rebuilding them through gix.
+    pub cold_tree_view_lookups: u64,
 }
 
 impl std::ops::Deref for StoreStats {
@@ -397,12 +400,18 @@ impl Store {
             .cold
             .as_ref()
             .map_or((0, 0, None), |c| c.maintenance_stats());
+        let cold_tree_view_lookups = self
+            .shared
+            .cold
+            .as_ref()
+            .map_or(0, |c| c.tree_view_lookups());
         StoreStats {
             engine,
             cold_git_bytes,
             cold_packs,
             cold_repacks,
             cold_maintenance_error,
+            cold_tree_view_lookups,
         }
     }
 

@@ -113,7 +113,14 @@ fn every_version_reads_back_across_commits_repacks_and_loose_objects() {
     let stats = store.stats();
     assert!(stats.cold_repacks >= 1, "{stats:?}");
     assert!(deltified_trees(&repo) > 10, "the repack deltified trees");
+    let served = store.stats().cold_tree_view_lookups;
     check_all(&store, &model, 3, "after the background repack");
+    // Those reads went through the tree views (a reader that always fell back to gix would
+    // answer the same, and pass everything else here).
+    assert!(
+        store.stats().cold_tree_view_lookups > served,
+        "no lookup was answered from a packed tree view"
+    );
     // Readers at once (they share the caches).
     std::thread::scope(|s| {
         for stride in [2, 3, 5] {

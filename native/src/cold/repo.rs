@@ -286,6 +286,11 @@ impl ColdRepo {
     }
 
     /// Packs on disk, repacks done by this process, and the last repack error.
+    /// Tree lookups answered from packed tree views rather than through gix.
+    pub(crate) fn tree_view_lookups(&self) -> u64 {
+        self.trees.served()
+    }
+
     pub(crate) fn maintenance_stats(&self) -> (u64, u64, Option<String>) {
         use std::sync::atomic::Ordering;
         let error = self

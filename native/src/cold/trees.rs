@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use gix::odb::pack;
@@ -108,6 +108,8 @@ pub(crate) struct TreeReader {
     /// cached view, without looking its id up in every pack's index. At most
     /// `VERSION_IDS_MAX` ids (emptied when full).
     entry_of: Mutex<HashMap<Oid, EntryKey>>,
+    /// Lookups answered from a view (the rest went to gix), for the store's stats.
+    served: AtomicU64,
 }
 
 impl std::fmt::Debug for TreeReader {
@@ -137,7 +139,13 @@ impl TreeReader {
             roots: Mutex::new(Lru::new(ROOT_CACHE_BYTES, RootTree::footprint)),
             views: Mutex::new(Lru::new(VIEW_CACHE_BYTES, CachedView::footprint)),
             entry_of: Mutex::new(HashMap::new()),
+            served: AtomicU64::new(0),
         }
+    }
+
+    /// Lookups this reader answered since the store opened.
+    pub(crate) fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// Lets go of every pack and cached tree (a repack just replaced the packs: their entries'
@@ -261,6 +269,7 @@ impl TreeReader {
                 lock(&self.views).resize(&key);
                 found
             };
+            self.served.fetch_add(1, Ordering::Relaxed);
             found.map(Found::Entry).map_err(|e| damaged(tree, e))
         };
         // A tree read lately: its view and root are likely still cached.
