@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
 use thermocline::{Error, Options, Store};
 use thermocline_core::recovery::RecoveryError;
 use thermocline_core::wal::WalError;
@@ -189,13 +191,7 @@ fn a_torn_wal_tail_is_cut_and_the_rest_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let segment = wal_with_records(dir.path(), 30);
     // The file is preallocated past its data: find where the records end.
-    let id: u64 = segment
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: u64 = common::file_number(&segment);
     let bytes = std::fs::read(&segment).unwrap();
     let len = thermocline_core::wal::scan_segment(id, &bytes, true, None)
         .unwrap()
@@ -236,13 +232,7 @@ fn a_flipped_byte_mid_log_is_reported_not_swallowed() {
     let flip_at = header + thermocline_core::wal::RECORD_HEADER_BYTES + 3; // inside record 1's key
     bytes[flip_at] ^= 0x01;
     std::fs::write(&segment, &bytes).unwrap();
-    let segment_id: u64 = segment
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let segment_id: u64 = common::file_number(&segment);
     match Store::open(dir.path(), Options::default()) {
         Err(Error::Wal(RecoveryError::Wal(WalError::Corrupt {
             segment, offset, ..

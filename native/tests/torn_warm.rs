@@ -7,6 +7,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use thermocline::{Error, Options, Store, SyncLevel};
 
 fn quiet() -> Options {
@@ -187,13 +189,7 @@ fn the_same_damage_without_the_wal_segments_covering_the_batch_is_corruption() {
         fs::remove_file(s).unwrap();
     }
     let header = fs::read(&newest).unwrap();
-    let id: u64 = newest
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: u64 = common::file_number(&newest);
     let first_seq = thermocline_core::wal::SegmentHeader::decode(id, &header)
         .unwrap()
         .first_seq;

@@ -698,7 +698,7 @@ fn apply_delta(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cold::objects::{push_entry_header, write_pack};
     use alloc::vec;
@@ -730,7 +730,8 @@ mod tests {
         out
     }
 
-    fn varint(mut n: u64, out: &mut Vec<u8>) {
+    /// A delta header's size: little-endian groups of 7 bits (also used by `tree_view`'s tests).
+    pub(crate) fn varint(mut n: u64, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
             n >>= 7;

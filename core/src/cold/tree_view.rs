@@ -831,16 +831,9 @@ mod tests {
         }
     }
 
-    fn varint(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+    /// A delta header's size, as the pack reader's tests write it.
+    fn varint(n: usize, out: &mut Vec<u8>) {
+        crate::cold::pack_read::tests::varint(n as u64, out);
     }
 
     fn copy(offset: usize, size: usize, out: &mut Vec<u8>) {

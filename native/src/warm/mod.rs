@@ -847,6 +847,26 @@ mod tests {
     }
 
     /// Values from 0 bytes to several chunks, and every fifth key deleted.
+    /// A store with batch 1 (`old_keys` records) in segment 1, sealed, and batch 2
+    /// (`new_keys`) in the active segment 2: segment 1 is ready to be compacted. Also the two
+    /// batches and segment 2's length before any compaction.
+    fn sealed_and_active(
+        dir: &Path,
+        old_keys: usize,
+        new_keys: usize,
+    ) -> (WarmStore, FlushBatch, FlushBatch, u64) {
+        let (mut store, _) = open(dir);
+        let old = batch(1, 1, old_keys);
+        store.write_batch(&old).expect("batch");
+        // Seal segment 1: the next append goes to segment 2.
+        store.segment_bytes_max = 0;
+        let newer = batch(2, 2, new_keys);
+        store.write_batch(&newer).expect("batch");
+        store.segment_bytes_max = 1 << 20;
+        let (_, _, before) = store.active.clone().expect("active");
+        (store, old, newer, before)
+    }
+
     fn batch(id: u64, version: u64, keys: usize) -> FlushBatch {
         let entries = (0..keys)
             .map(|k| FlushEntry {
@@ -972,15 +992,7 @@ mod tests {
     #[test]
     fn compaction_of_a_segment_spanning_many_chunks_moves_exactly_the_kept_records() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut store, _) = open(dir.path());
-        let old = batch(1, 1, 60);
-        store.write_batch(&old).expect("batch");
-        // Seal segment 1: the next append goes to segment 2.
-        store.segment_bytes_max = 0;
-        let newer = batch(2, 2, 3);
-        store.write_batch(&newer).expect("batch");
-        store.segment_bytes_max = 1 << 20;
-        let (_, _, before) = store.active.clone().expect("active");
+        let (mut store, old, newer, before) = sealed_and_active(dir.path(), 60, 3);
 
         let mut calls = 0;
         let (moves, sizes) = store.compact(1, judge(&mut calls)).expect("compact");
@@ -1029,14 +1041,7 @@ mod tests {
     #[test]
     fn a_crash_at_any_point_of_a_compaction_leaves_the_old_segment_in_charge() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut store, _) = open(dir.path());
-        let old = batch(1, 1, 40);
-        store.write_batch(&old).expect("batch");
-        store.segment_bytes_max = 0;
-        let newer = batch(2, 2, 2);
-        store.write_batch(&newer).expect("batch");
-        store.segment_bytes_max = 1 << 20;
-        let (_, _, before) = store.active.clone().expect("active");
+        let (mut store, old, newer, before) = sealed_and_active(dir.path(), 40, 2);
         let (_, sizes) = store.compact(1, judge(&mut 0)).expect("compact");
         let [(2, after)] = sizes[..] else {
             panic!("{sizes:?}")
@@ -1069,12 +1074,7 @@ mod tests {
     #[test]
     fn compaction_refuses_a_damaged_segment_and_commits_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut store, _) = open(dir.path());
-        store.write_batch(&batch(1, 1, 30)).expect("batch");
-        store.segment_bytes_max = 0;
-        store.write_batch(&batch(2, 2, 2)).expect("batch");
-        store.segment_bytes_max = 1 << 20;
-        let (_, _, before) = store.active.clone().expect("active");
+        let (mut store, _, _, before) = sealed_and_active(dir.path(), 30, 2);
         // Flip a byte in the middle of segment 1 (past the first chunks).
         let path = store.path(1);
         let mut bytes = fs::read(&path).expect("read");
@@ -1266,14 +1266,7 @@ mod tests {
     #[test]
     fn a_torn_compaction_is_cut_only_while_its_source_segment_holds_the_copies() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut store, _) = open(dir.path());
-        let old = batch(1, 1, 40);
-        store.write_batch(&old).expect("batch");
-        store.segment_bytes_max = 0;
-        let newer = batch(2, 2, 2);
-        store.write_batch(&newer).expect("batch");
-        store.segment_bytes_max = 1 << 20;
-        let (_, _, before) = store.active.clone().expect("active");
+        let (mut store, old, newer, before) = sealed_and_active(dir.path(), 40, 2);
         let (_, sizes) = store.compact(1, judge(&mut 0)).expect("compact");
         let after = sizes[0].1 as usize;
         drop(store);

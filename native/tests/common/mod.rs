@@ -38,6 +38,14 @@ pub fn git_stdin(repo: &Path, args: &[&str], input: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// The number a segment file is named after (`wal/00000042.wal` is 42).
+pub fn file_number(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|stem| stem.to_str())
+        .and_then(|stem| stem.parse().ok())
+        .expect("a numbered file")
+}
+
 /// A store that commits only when asked and flushes to the warm tier only when asked.
 pub fn manual_options() -> Options {
     let mut o = Options::default().auto_commit(AutoCommit::Manual);
